@@ -1,0 +1,1 @@
+"""Use cases: one business workflow each, each owning its transaction."""

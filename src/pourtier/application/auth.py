@@ -1,0 +1,249 @@
+"""Sign-in with a wallet, sessions, token rotation and logout."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
+from pourtier.application.legal import check_accepts_all_active
+from pourtier.domain.auth import (
+    REFRESH_GRACE,
+    AccessClaims,
+    AccessTokenCodec,
+    AuthSession,
+    Nonce,
+    RefreshToken,
+    SignatureVerifier,
+    SignInMessage,
+    SignInPolicy,
+    hash_token,
+    new_nonce,
+    new_refresh_token,
+)
+from pourtier.domain.errors import AuthenticationFailed, Conflict, NotFound
+from pourtier.domain.legal import Acceptance
+from pourtier.domain.unit_of_work import UnitOfWork
+from pourtier.domain.users import User, validate_wallet_address
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+@dataclass(frozen=True)
+class Verification:
+    wallet_address: str
+    user_exists: bool
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    claims: AccessClaims
+
+
+@dataclass
+class AuthUseCases:
+    uow: UnitOfWorkFactory
+    policy: SignInPolicy
+    verifier: SignatureVerifier
+    tokens: AccessTokenCodec
+    clock: Clock
+    refresh_ttl: timedelta
+
+    async def issue_nonce(self, wallet_address: str) -> SignInMessage:
+        validate_wallet_address(wallet_address)
+        now = self.clock()
+        nonce = Nonce(
+            value=new_nonce(),
+            wallet_address=wallet_address,
+            issued_at=now,
+            expires_at=now + self.policy.nonce_ttl,
+        )
+        async with self.uow() as uow:
+            await uow.nonces.add(nonce)
+            await uow.commit()
+        return self.policy.message_for(wallet_address, nonce.value, now)
+
+    async def _check_signed(
+        self, uow: UnitOfWork, wallet_address: str, message: str, signature: str
+    ) -> SignInMessage:
+        """Every check except consuming the nonce, cheapest first."""
+        validate_wallet_address(wallet_address)
+        now = self.clock()
+        parsed = SignInMessage.parse(message)
+        self.policy.check(parsed, wallet_address, now)
+        self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
+        nonce = await uow.nonces.get(parsed.nonce)
+        if nonce is None:
+            raise AuthenticationFailed("nonce", "nonce was not issued by this server")
+        nonce.check_usable(wallet_address, now)
+        return parsed
+
+    async def _consume_nonce(
+        self, uow: UnitOfWork, parsed: SignInMessage, wallet_address: str
+    ) -> None:
+        if not await uow.nonces.consume(parsed.nonce, wallet_address, self.clock()):
+            raise AuthenticationFailed("nonce", "nonce has already been used")
+
+    async def verify(
+        self, wallet_address: str, message: str, signature: str
+    ) -> Verification:
+        async with self.uow() as uow:
+            await self._check_signed(uow, wallet_address, message, signature)
+            user = await uow.users.get_by_wallet(wallet_address)
+        return Verification(wallet_address, user_exists=user is not None)
+
+    async def register(
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        accepted_document_ids: Sequence[uuid.UUID],
+        client: ClientInfo,
+    ) -> TokenPair:
+        async with self.uow() as uow:
+            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            if await uow.users.get_by_wallet(wallet_address) is not None:
+                raise Conflict("this wallet already has an account; log in instead")
+            documents = check_accepts_all_active(
+                await uow.legal.active_documents(), accepted_document_ids
+            )
+            await self._consume_nonce(uow, parsed, wallet_address)
+            now = self.clock()
+            user = User.register(wallet_address, now)
+            await uow.users.add(user)
+            await uow.legal.add_acceptances(
+                [
+                    Acceptance.of(
+                        user.id, doc, now, client.ip_address, client.user_agent
+                    )
+                    for doc in documents
+                ]
+            )
+            pair = await self._start_session(uow, user, client)
+            await uow.commit()
+        return pair
+
+    async def login(
+        self, wallet_address: str, message: str, signature: str, client: ClientInfo
+    ) -> TokenPair:
+        async with self.uow() as uow:
+            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            user = await uow.users.get_by_wallet(wallet_address)
+            if user is None:
+                raise NotFound("no account for this wallet; register first")
+            await self._consume_nonce(uow, parsed, wallet_address)
+            user.last_login_at = self.clock()
+            await uow.users.save(user)
+            pair = await self._start_session(uow, user, client)
+            await uow.commit()
+        return pair
+
+    async def _start_session(
+        self, uow: UnitOfWork, user: User, client: ClientInfo
+    ) -> TokenPair:
+        now = self.clock()
+        session = AuthSession(
+            user_id=user.id,
+            created_at=now,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+        await uow.sessions.add_session(session)
+        return await self._issue_pair(uow, user, session.id, parent_id=None)
+
+    async def _issue_pair(
+        self,
+        uow: UnitOfWork,
+        user: User,
+        session_id: uuid.UUID,
+        parent_id: uuid.UUID | None,
+    ) -> TokenPair:
+        now = self.clock()
+        refresh = new_refresh_token()
+        await uow.sessions.add_refresh_token(
+            RefreshToken(
+                session_id=session_id,
+                token_hash=hash_token(refresh),
+                issued_at=now,
+                expires_at=now + self.refresh_ttl,
+                parent_id=parent_id,
+            )
+        )
+        access = self.tokens.issue(user.id, user.wallet_address, session_id, now)
+        return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate: each token works once; a replay ends the whole session.
+
+        The immediate parent stays usable for REFRESH_GRACE after its rotation
+        and until its child is used, so two tabs refreshing together both win.
+        """
+        now = self.clock()
+        async with self.uow() as uow:
+            token = await uow.sessions.refresh_token_for_update(
+                hash_token(refresh_token)
+            )
+            if token is None:
+                raise AuthenticationFailed(
+                    "refresh_token", "refresh token is not valid"
+                )
+            session = await uow.sessions.get_session(token.session_id)
+            if session is None or session.revoked_at is not None:
+                raise AuthenticationFailed("refresh_token", "the session has ended")
+            if token.expires_at <= now:
+                raise AuthenticationFailed("refresh_token", "refresh token has expired")
+            if token.used_at is not None:
+                in_grace = now - token.used_at <= REFRESH_GRACE
+                if not in_grace or await uow.sessions.child_was_used(token.id):
+                    await uow.sessions.revoke_session(session.id, now, "token_reuse")
+                    await uow.commit()
+                    raise AuthenticationFailed(
+                        "refresh_token",
+                        "refresh token was already used; the session has been ended",
+                    )
+            else:
+                await uow.sessions.mark_refresh_token_used(token.id, now)
+            user = await uow.users.get(session.user_id)
+            if user is None:
+                raise AuthenticationFailed("refresh_token", "the account is gone")
+            pair = await self._issue_pair(uow, user, session.id, parent_id=token.id)
+            await uow.commit()
+        return pair
+
+    async def authenticate(self, access_token: str) -> Authenticated:
+        """Decode the JWT, then insist its session is still live."""
+        claims = self.tokens.decode(access_token)
+        async with self.uow() as uow:
+            session = await uow.sessions.get_session(claims.session_id)
+            if (
+                session is None
+                or session.revoked_at is not None
+                or session.user_id != claims.user_id
+            ):
+                raise AuthenticationFailed("session", "the session has ended")
+            user = await uow.users.get(claims.user_id)
+        if user is None:
+            raise AuthenticationFailed("session", "the account is gone")
+        return Authenticated(user, claims)
+
+    async def logout(self, session_id: uuid.UUID) -> None:
+        async with self.uow() as uow:
+            await uow.sessions.revoke_session(session_id, self.clock(), "logout")
+            await uow.commit()
+
+    async def logout_all(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        async with self.uow() as uow:
+            ended = await uow.sessions.revoke_user_sessions(
+                user_id, self.clock(), "logout_all"
+            )
+            await uow.commit()
+        return ended

@@ -1,0 +1,118 @@
+"""`pourtier` command line: serve the API and manage its database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from pourtier.config import Settings
+from pourtier.di.container import Container, build_container
+from pourtier.domain.errors import DomainError
+from pourtier.domain.legal import DocumentType
+from pourtier.infrastructure.monitoring.logging import configure_logging
+from pourtier.infrastructure.persistence import migrate
+
+app = typer.Typer(help="Pourtier: wallet sign-in, profiles and legal compliance.")
+db_app = typer.Typer(help="Database schema.")
+legal_app = typer.Typer(help="Legal documents.")
+app.add_typer(db_app, name="db")
+app.add_typer(legal_app, name="legal")
+console = Console()
+T = TypeVar("T")
+
+
+def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
+    settings = Settings()
+    configure_logging(settings.LOG_LEVEL)
+
+    async def run() -> T:
+        container = build_container(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.stop()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Start the API (http://localhost:9000 by default)."""
+
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)
+
+    async def prepare(container: Container) -> None:
+        await container.start()
+
+    # Done once here, before workers start: the embedded PostgreSQL, the dev
+    # secret, migrations and seeding are then ready and never raced.
+    _with_container(prepare)
+    uvicorn.run(
+        "pourtier.presentation.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to head (idempotent)."""
+
+    async def work(container: Container) -> str | None:
+        await migrate.upgrade(container.engine)
+        return await migrate.current_revision(container.engine)
+
+    console.print(f"database at revision {_with_container(work)}")
+
+
+@legal_app.command("seed")
+def legal_seed() -> None:
+    """Publish the initial legal documents if there are none (idempotent)."""
+
+    async def work(container: Container) -> int:
+        await migrate.upgrade(container.engine)
+        return len(await container.legal.seed_initial())
+
+    count = _with_container(work)
+    console.print(f"seeded {count} document(s)" if count else "documents already exist")
+
+
+@legal_app.command("publish")
+def legal_publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    document_type: Annotated[DocumentType, typer.Option("--type")],
+    version: Annotated[str, typer.Option("--version")],
+    title: Annotated[str, typer.Option("--title")],
+) -> None:
+    """Publish a new version of a document and archive the previous one."""
+    content = file.read_text("utf-8")
+
+    async def work(container: Container) -> str:
+        doc = await container.legal.publish(document_type, version, title, content)
+        return f"published {doc.document_type.value} {doc.version} ({doc.id})"
+
+    console.print(_with_container(work))
+
+
+if __name__ == "__main__":
+    app()

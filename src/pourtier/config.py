@@ -1,0 +1,116 @@
+"""All configuration in one class: `config/pourtier.yaml`, overridden by env vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+MIN_SECRET_LENGTH = 32
+DEFAULT_CONFIG_PATH = Path("config/pourtier.yaml")
+KNOWN_WEAK_SECRETS = {"your-secret-key-here", "changeme", "secret", "dev-secret"}
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("POURTIER_CONFIG", DEFAULT_CONFIG_PATH))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    ENV: Literal["development", "test", "production"] = "development"
+    POURTIER_DATA_DIR: Path = Path(".pourtier")
+    LOG_LEVEL: str = "INFO"
+
+    DATABASE_URL: str | None = None
+    DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+
+    REDIS_URL: str | None = None
+    REDIS_HOST: str | None = None
+    REDIS_PORT: int = 6379
+    REDIS_PASSWORD: SecretStr | None = None
+
+    JWT_SECRET_KEY: SecretStr | None = None
+    JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1)
+    JWT_REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=30, ge=1)
+    JWT_KEY_ID: str = "primary"
+    JWT_PREVIOUS_KEYS: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Retired signing keys by kid, still accepted for verification.",
+    )
+    JWT_ISSUER: str = "pourtier"
+    JWT_AUDIENCE: str = "pourtier-api"
+
+    AUTH_DOMAIN: str | None = None
+    AUTH_URI: str | None = None
+
+    SOLANA_RPC_URL: str | None = None
+    SOLANA_CLUSTER: Literal["mainnet", "devnet", "testnet", "localnet"] = "localnet"
+    ESCROW_PROGRAM_ID: str | None = None
+    PASSEUR_URL: str | None = None
+    COURIER_URL: str | None = None
+
+    CORS_ORIGINS: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
+    HOST: str = "127.0.0.1"
+    PORT: int = 9000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_path())
+        return (init_settings, env_settings, yaml_source, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _refuse_weak_production(self) -> Settings:
+        if self.ENV != "production":
+            return self
+        problems = []
+        secret = self.JWT_SECRET_KEY.get_secret_value() if self.JWT_SECRET_KEY else ""
+        if not secret:
+            problems.append("JWT_SECRET_KEY is missing")
+        elif len(secret) < MIN_SECRET_LENGTH or secret in KNOWN_WEAK_SECRETS:
+            problems.append(
+                f"JWT_SECRET_KEY is weak (use at least {MIN_SECRET_LENGTH} random "
+                "characters)"
+            )
+        if not self.DATABASE_URL:
+            problems.append("DATABASE_URL is missing")
+        if not self.AUTH_DOMAIN:
+            problems.append("AUTH_DOMAIN is missing")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def auth_domain(self) -> str:
+        return self.AUTH_DOMAIN or f"localhost:{self.PORT}"
+
+    @property
+    def auth_uri(self) -> str:
+        return self.AUTH_URI or f"http://{self.auth_domain}"
+
+    @property
+    def redis_url(self) -> str | None:
+        if self.REDIS_URL:
+            return self.REDIS_URL
+        if not self.REDIS_HOST:
+            return None
+        password = self.REDIS_PASSWORD.get_secret_value() if self.REDIS_PASSWORD else ""
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/0"

@@ -1,0 +1,151 @@
+"""The composition root: the one place adapters are chosen and wired."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pourtier.application.auth import AuthUseCases
+from pourtier.application.common import Clock, utc_now
+from pourtier.application.legal import LegalUseCases
+from pourtier.application.users import UserUseCases
+from pourtier.config import Settings
+from pourtier.domain.auth import SignInPolicy
+from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
+from pourtier.infrastructure.auth.secrets_store import resolve_jwt_secret
+from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
+from pourtier.infrastructure.monitoring.health import (
+    Check,
+    HealthReport,
+    database_check,
+    redis_check,
+    rpc_chain_check,
+    run_checks,
+)
+from pourtier.infrastructure.monitoring.metrics import Metrics
+from pourtier.infrastructure.persistence import migrate
+from pourtier.infrastructure.persistence.database import (
+    attach_query_counter,
+    create_engine,
+    create_session_factory,
+    embedded_database_url,
+)
+from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+async def _local_chain() -> str:
+    return "local"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    metrics: Metrics
+    auth: AuthUseCases
+    users: UserUseCases
+    legal: LegalUseCases
+    redis: Redis | None
+    health_checks: dict[str, Check] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """In development, bring the schema and initial documents up to date."""
+        if self.settings.ENV == "development":
+            await migrate.upgrade(self.engine)
+            seeded = await self.legal.seed_initial()
+            if seeded:
+                log.info("seeded initial legal documents", count=len(seeded))
+
+    async def stop(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+    async def health(self) -> HealthReport:
+        return await run_checks(self.health_checks)
+
+    async def refresh_gauges(self) -> None:
+        """Business gauges are read from the database at scrape time."""
+        async with SqlUnitOfWork(self.session_factory) as uow:
+            users = await uow.sessions.count_users_with_live_sessions()
+        self.metrics.users_active.set(users)
+        pool = self.engine.pool
+        self.metrics.db_pool_size.labels("size").set(self.settings.DATABASE_POOL_SIZE)
+        checked_out = getattr(pool, "checkedout", None)
+        if callable(checked_out):
+            self.metrics.db_pool_size.labels("in_use").set(checked_out())
+
+
+def database_url(settings: Settings) -> str:
+    if settings.DATABASE_URL:
+        return settings.DATABASE_URL
+    return embedded_database_url(settings.POURTIER_DATA_DIR)
+
+
+def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
+    engine = create_engine(
+        database_url(settings),
+        pool_size=settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+    )
+    metrics = Metrics()
+    attach_query_counter(engine).listeners.append(metrics.db_queries.inc)
+    session_factory = create_session_factory(engine)
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(session_factory)
+
+    keys = {
+        kid: secret.get_secret_value()
+        for kid, secret in settings.JWT_PREVIOUS_KEYS.items()
+    }
+    keys[settings.JWT_KEY_ID] = resolve_jwt_secret(settings)
+    tokens = JwtAccessTokens(
+        signing_key_id=settings.JWT_KEY_ID,
+        keys=keys,
+        algorithm=settings.JWT_ALGORITHM,
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+        expires_in=timedelta(minutes=settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES),
+    )
+    policy = SignInPolicy(
+        domain=settings.auth_domain,
+        uri=settings.auth_uri,
+        chain_id=settings.SOLANA_CLUSTER,
+    )
+    redis_url = settings.redis_url
+    redis = Redis.from_url(redis_url) if redis_url else None
+    chain_check = (
+        rpc_chain_check(settings.SOLANA_RPC_URL)
+        if settings.SOLANA_RPC_URL
+        else _local_chain
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        metrics=metrics,
+        auth=AuthUseCases(
+            uow=uow,
+            policy=policy,
+            verifier=Ed25519SignatureVerifier(),
+            tokens=tokens,
+            clock=clock,
+            refresh_ttl=timedelta(days=settings.JWT_REFRESH_TOKEN_EXPIRE_DAYS),
+        ),
+        users=UserUseCases(uow=uow, clock=clock),
+        legal=LegalUseCases(uow=uow, clock=clock),
+        redis=redis,
+        health_checks={
+            "database": database_check(engine),
+            "cache": redis_check(redis),
+            "chain": chain_check,
+        },
+    )

@@ -1,0 +1,278 @@
+"""Sign-In-With-Solana messages, nonces, sessions and refresh tokens.
+
+The message follows the CAIP-122 / EIP-4361 text layout with a Solana address.
+Every field the wallet signs is checked against what this server expects, so
+a signature obtained for another site, cluster or wallet is worthless here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from pourtier.domain.errors import AuthenticationFailed
+
+MAX_MESSAGE_BYTES = 2048
+MAX_SIGNATURE_CHARS = 128
+CLOCK_SKEW = timedelta(seconds=60)
+NONCE_TTL = timedelta(minutes=5)
+REFRESH_GRACE = timedelta(seconds=10)
+HEADER_SUFFIX = " wants you to sign in with your Solana account:"
+DEFAULT_STATEMENT = (
+    "Sign in to Pourtier. This request will not trigger a blockchain "
+    "transaction or cost any fees."
+)
+_FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
+
+
+def format_timestamp(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _parse_timestamp(text: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise AuthenticationFailed(
+            "message_format", f"{name} is not ISO 8601"
+        ) from None
+    if moment.tzinfo is None:
+        raise AuthenticationFailed("message_format", f"{name} has no time zone")
+    return moment
+
+
+def new_nonce() -> str:
+    """128 random bits, hex: alphanumeric as EIP-4361 requires."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class SignInMessage:
+    domain: str
+    address: str
+    statement: str
+    uri: str
+    version: str
+    chain_id: str
+    nonce: str
+    issued_at: datetime
+    expiration_time: datetime
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                f"{self.domain}{HEADER_SUFFIX}",
+                self.address,
+                "",
+                self.statement,
+                "",
+                f"URI: {self.uri}",
+                f"Version: {self.version}",
+                f"Chain ID: {self.chain_id}",
+                f"Nonce: {self.nonce}",
+                f"Issued At: {format_timestamp(self.issued_at)}",
+                f"Expiration Time: {format_timestamp(self.expiration_time)}",
+            ]
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> SignInMessage:
+        """Parse strictly: the exact line layout we issue, nothing added."""
+        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            raise AuthenticationFailed(
+                "message_size", f"message exceeds {MAX_MESSAGE_BYTES} bytes"
+            )
+        lines = text.split("\n")
+        if len(lines) != 11 or lines[2] != "" or lines[4] != "":
+            raise AuthenticationFailed("message_format", "message layout is not SIWS")
+        if not lines[0].endswith(HEADER_SUFFIX):
+            raise AuthenticationFailed("message_format", "missing SIWS header line")
+        values: list[str] = []
+        for line, name in zip(lines[5:], _FIELDS, strict=True):
+            prefix = f"{name}: "
+            if not line.startswith(prefix):
+                raise AuthenticationFailed("message_format", f"expected '{name}' line")
+            values.append(line[len(prefix) :])
+        uri, version, chain_id, nonce, issued_at, expiration = values
+        return cls(
+            domain=lines[0][: -len(HEADER_SUFFIX)],
+            address=lines[1],
+            statement=lines[3],
+            uri=uri,
+            version=version,
+            chain_id=chain_id,
+            nonce=nonce,
+            issued_at=_parse_timestamp(issued_at, "Issued At"),
+            expiration_time=_parse_timestamp(expiration, "Expiration Time"),
+        )
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """What a sign-in message must say to be accepted by this deployment."""
+
+    domain: str
+    uri: str
+    chain_id: str
+    statement: str = DEFAULT_STATEMENT
+    nonce_ttl: timedelta = NONCE_TTL
+    clock_skew: timedelta = CLOCK_SKEW
+
+    def message_for(
+        self, wallet_address: str, nonce: str, now: datetime
+    ) -> SignInMessage:
+        return SignInMessage(
+            domain=self.domain,
+            address=wallet_address,
+            statement=self.statement,
+            uri=self.uri,
+            version="1",
+            chain_id=self.chain_id,
+            nonce=nonce,
+            issued_at=now,
+            expiration_time=now + self.nonce_ttl,
+        )
+
+    def check(self, message: SignInMessage, wallet_address: str, now: datetime) -> None:
+        """Raise AuthenticationFailed naming the first field that is wrong."""
+        if message.address != wallet_address:
+            raise AuthenticationFailed(
+                "address", "message address does not match wallet_address"
+            )
+        if message.domain != self.domain:
+            raise AuthenticationFailed("domain", "message is for another domain")
+        if message.uri != self.uri:
+            raise AuthenticationFailed("uri", "message is for another URI")
+        if message.version != "1":
+            raise AuthenticationFailed("version", "message version must be 1")
+        if message.chain_id != self.chain_id:
+            raise AuthenticationFailed("chain_id", "message is for another cluster")
+        if message.issued_at > now + self.clock_skew:
+            raise AuthenticationFailed("issued_at", "message is issued in the future")
+        if message.expiration_time <= now:
+            raise AuthenticationFailed("expiration_time", "message has expired")
+
+
+@dataclass
+class Nonce:
+    value: str
+    wallet_address: str
+    issued_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None = None
+
+    def check_usable(self, wallet_address: str, now: datetime) -> None:
+        if self.wallet_address != wallet_address:
+            raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
+        if self.consumed_at is not None:
+            raise AuthenticationFailed("nonce", "nonce has already been used")
+        if self.expires_at <= now:
+            raise AuthenticationFailed("nonce", "nonce has expired")
+
+
+def hash_token(token: str) -> str:
+    """Refresh tokens are stored only as SHA-256: a leaked table grants nothing."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass
+class AuthSession:
+    """One signed-in device; every refresh token of its family belongs to it."""
+
+    user_id: uuid.UUID
+    created_at: datetime
+    ip_address: str | None = None
+    user_agent: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass
+class RefreshToken:
+    session_id: uuid.UUID
+    token_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    parent_id: uuid.UUID | None = None
+    used_at: datetime | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    wallet_address: str
+    session_id: uuid.UUID
+    token_id: str
+    expires_at: datetime
+
+
+class NonceRepository(Protocol):
+    async def add(self, nonce: Nonce) -> None: ...
+
+    async def get(self, value: str) -> Nonce | None: ...
+
+    async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
+        """Atomically mark the nonce used; False if it was not usable."""
+        ...
+
+    async def delete_expired(self, before: datetime) -> int: ...
+
+
+class SessionRepository(Protocol):
+    async def add_session(self, session: AuthSession) -> None: ...
+
+    async def get_session(self, session_id: uuid.UUID) -> AuthSession | None: ...
+
+    async def revoke_session(
+        self, session_id: uuid.UUID, now: datetime, reason: str
+    ) -> None: ...
+
+    async def revoke_user_sessions(
+        self, user_id: uuid.UUID, now: datetime, reason: str
+    ) -> list[uuid.UUID]: ...
+
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    async def refresh_token_for_update(self, token_hash: str) -> RefreshToken | None:
+        """Load and row-lock, so concurrent refreshes of one token serialise."""
+        ...
+
+    async def mark_refresh_token_used(
+        self, token_id: uuid.UUID, now: datetime
+    ) -> None: ...
+
+    async def child_was_used(self, token_id: uuid.UUID) -> bool: ...
+
+    async def count_users_with_live_sessions(self) -> int: ...
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, wallet_address: str, message: bytes, signature: str) -> None:
+        """Raise AuthenticationFailed unless the wallet signed `message`."""
+        ...
+
+
+class AccessTokenCodec(Protocol):
+    expires_in_seconds: int
+
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        wallet_address: str,
+        session_id: uuid.UUID,
+        now: datetime,
+    ) -> str: ...
+
+    def decode(self, token: str) -> AccessClaims: ...

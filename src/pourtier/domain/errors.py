@@ -1,0 +1,60 @@
+"""Domain errors, grouped by what the caller did wrong.
+
+Each class names a category; the presentation layer maps categories to HTTP
+statuses in one place, so use cases never think in status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base for every error a caller may see; `detail` is safe to show them."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def extra(self) -> dict[str, Any]:
+        """Fields added beside `detail` in the error body."""
+        return {}
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but its values break a business rule."""
+
+
+class AuthenticationFailed(DomainError):
+    """Identity could not be established; `check` names the failed check."""
+
+    def __init__(self, check: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"authentication failed: {check}")
+        self.check = check
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this."""
+
+
+class ComplianceRequired(PermissionDenied):
+    """Active legal documents must be accepted before business endpoints."""
+
+    def __init__(self, pending_documents: list[dict[str, Any]]) -> None:
+        super().__init__("accept the pending legal documents to continue")
+        self.pending_documents = pending_documents
+
+    def extra(self) -> dict[str, Any]:
+        return {"pending_documents": self.pending_documents}
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or exists but is not the caller's to see."""
+
+
+class Conflict(DomainError):
+    """The request collides with the current state (duplicate, already done)."""
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency the request needs is down; retrying later may work."""

@@ -1,0 +1,99 @@
+"""Users: a wallet is the identity; profile fields are optional extras."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pourtier.domain.base58 import b58decode
+from pourtier.domain.errors import InvalidInput
+
+WALLET_ADDRESS_MAX_LENGTH = 44
+DISPLAY_NAME_MAX_LENGTH = 64
+EMAIL_MAX_LENGTH = 254
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def validate_wallet_address(value: str) -> str:
+    """A Solana address is base58 of exactly 32 bytes (an ed25519 public key)."""
+    if not 32 <= len(value) <= WALLET_ADDRESS_MAX_LENGTH:
+        raise InvalidInput("wallet_address must be a base58 Solana address")
+    try:
+        raw = b58decode(value)
+    except ValueError:
+        raise InvalidInput("wallet_address must be a base58 Solana address") from None
+    if len(raw) != 32:
+        raise InvalidInput("wallet_address must decode to 32 bytes")
+    return value
+
+
+def validate_display_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidInput("display_name must not be blank")
+    if len(stripped) > DISPLAY_NAME_MAX_LENGTH:
+        raise InvalidInput(
+            f"display_name must be at most {DISPLAY_NAME_MAX_LENGTH} characters"
+        )
+    return stripped
+
+
+def validate_email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    if len(stripped) > EMAIL_MAX_LENGTH or not _EMAIL_RE.match(stripped):
+        raise InvalidInput("email is not a valid address")
+    return stripped
+
+
+class KycStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+@dataclass
+class User:
+    wallet_address: str
+    created_at: datetime
+    updated_at: datetime
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    display_name: str | None = None
+    email: str | None = None
+    kyc_status: KycStatus = KycStatus.NOT_STARTED
+    last_login_at: datetime | None = None
+
+    @classmethod
+    def register(cls, wallet_address: str, now: datetime) -> User:
+        return cls(
+            wallet_address=validate_wallet_address(wallet_address),
+            created_at=now,
+            updated_at=now,
+            last_login_at=now,
+        )
+
+    def update_profile(self, changes: dict[str, str | None], now: datetime) -> None:
+        """Apply only the fields present in `changes`; None clears a field."""
+        if "display_name" in changes:
+            self.display_name = validate_display_name(changes["display_name"])
+        if "email" in changes:
+            self.email = validate_email(changes["email"])
+        self.updated_at = now
+
+
+class UserRepository(Protocol):
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def get_by_wallet(self, wallet_address: str) -> User | None: ...
+
+    async def add(self, user: User) -> None: ...
+
+    async def save(self, user: User) -> None: ...

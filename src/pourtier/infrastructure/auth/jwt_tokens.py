@@ -1,0 +1,100 @@
+"""Access tokens: short-lived JWTs, algorithm pinned, keys rotated by `kid`."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from pourtier.domain.auth import AccessClaims
+from pourtier.domain.errors import AuthenticationFailed
+
+REQUIRED_CLAIMS = ["sub", "wallet", "sid", "jti", "iat", "exp", "iss", "aud"]
+
+
+class JwtAccessTokens:
+    """Signs with one key; verifies with any configured key named by `kid`."""
+
+    def __init__(
+        self,
+        *,
+        signing_key_id: str,
+        keys: dict[str, str],
+        algorithm: str,
+        issuer: str,
+        audience: str,
+        expires_in: timedelta,
+    ) -> None:
+        if signing_key_id not in keys:
+            raise ValueError(f"no key configured for signing kid {signing_key_id!r}")
+        self._kid = signing_key_id
+        self._keys = keys
+        self._algorithm = algorithm
+        self._issuer = issuer
+        self._audience = audience
+        self.expires_in_seconds = int(expires_in.total_seconds())
+
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        wallet_address: str,
+        session_id: uuid.UUID,
+        now: datetime,
+    ) -> str:
+        issued = int(now.timestamp())
+        claims = {
+            "sub": str(user_id),
+            "wallet": wallet_address,
+            "sid": str(session_id),
+            "jti": secrets.token_hex(12),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self.expires_in_seconds,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return jwt.encode(
+            claims,
+            self._keys[self._kid],
+            algorithm=self._algorithm,
+            headers={"kid": self._kid},
+        )
+
+    def decode(self, token: str) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("token", "access token is malformed") from None
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise AuthenticationFailed("token", "access token key is unknown")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("token", "access token has expired") from None
+        except jwt.PyJWTError as error:
+            raise AuthenticationFailed(
+                "token", f"access token is invalid: {error}"
+            ) from None
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                wallet_address=str(claims["wallet"]),
+                session_id=uuid.UUID(claims["sid"]),
+                token_id=str(claims["jti"]),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        except (ValueError, TypeError, AttributeError):
+            raise AuthenticationFailed(
+                "token", "access token claims are malformed"
+            ) from None

@@ -1,0 +1,193 @@
+"""Nonces, sessions and refresh tokens on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
+from pourtier.infrastructure.persistence.models import (
+    AuthNonceRow,
+    AuthSessionRow,
+    RefreshTokenRow,
+)
+
+
+class SqlNonceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, nonce: Nonce) -> None:
+        self._session.add(
+            AuthNonceRow(
+                value=nonce.value,
+                wallet_address=nonce.wallet_address,
+                issued_at=nonce.issued_at,
+                expires_at=nonce.expires_at,
+                consumed_at=nonce.consumed_at,
+            )
+        )
+        await self._session.flush()
+
+    async def get(self, value: str) -> Nonce | None:
+        row = await self._session.scalar(
+            select(AuthNonceRow).where(AuthNonceRow.value == value)
+        )
+        if row is None:
+            return None
+        return Nonce(
+            value=row.value,
+            wallet_address=row.wallet_address,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            consumed_at=row.consumed_at,
+        )
+
+    async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
+        """One conditional UPDATE: of concurrent consumers exactly one wins."""
+        result = await self._session.execute(
+            update(AuthNonceRow)
+            .where(
+                AuthNonceRow.value == value,
+                AuthNonceRow.wallet_address == wallet_address,
+                AuthNonceRow.consumed_at.is_(None),
+                AuthNonceRow.expires_at > now,
+            )
+            .values(consumed_at=now)
+            .returning(AuthNonceRow.value)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self._session.execute(
+            delete(AuthNonceRow)
+            .where(AuthNonceRow.expires_at < before)
+            .returning(AuthNonceRow.value)
+        )
+        return len(result.all())
+
+
+def _to_session(row: AuthSessionRow) -> AuthSession:
+    return AuthSession(
+        id=row.id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+    )
+
+
+class SqlSessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_session(self, session: AuthSession) -> None:
+        self._session.add(
+            AuthSessionRow(
+                id=session.id,
+                user_id=session.user_id,
+                created_at=session.created_at,
+                ip_address=session.ip_address,
+                user_agent=session.user_agent,
+                revoked_at=session.revoked_at,
+                revoked_reason=session.revoked_reason,
+            )
+        )
+        await self._session.flush()
+
+    async def get_session(self, session_id: uuid.UUID) -> AuthSession | None:
+        row = await self._session.get(AuthSessionRow, session_id)
+        return _to_session(row) if row else None
+
+    async def revoke_session(
+        self, session_id: uuid.UUID, now: datetime, reason: str
+    ) -> None:
+        await self._session.execute(
+            update(AuthSessionRow)
+            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def revoke_user_sessions(
+        self, user_id: uuid.UUID, now: datetime, reason: str
+    ) -> list[uuid.UUID]:
+        result = await self._session.execute(
+            update(AuthSessionRow)
+            .where(
+                AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None)
+            )
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(AuthSessionRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        self._session.add(
+            RefreshTokenRow(
+                id=token.id,
+                session_id=token.session_id,
+                token_hash=token.token_hash,
+                parent_id=token.parent_id,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                used_at=token.used_at,
+            )
+        )
+        await self._session.flush()
+
+    async def refresh_token_for_update(self, token_hash: str) -> RefreshToken | None:
+        row = await self._session.scalar(
+            select(RefreshTokenRow)
+            .where(RefreshTokenRow.token_hash == token_hash)
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        return RefreshToken(
+            id=row.id,
+            session_id=row.session_id,
+            token_hash=row.token_hash,
+            parent_id=row.parent_id,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            used_at=row.used_at,
+        )
+
+    async def mark_refresh_token_used(self, token_id: uuid.UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.id == token_id)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def child_was_used(self, token_id: uuid.UUID) -> bool:
+        child = aliased(RefreshTokenRow)
+        return bool(
+            await self._session.scalar(
+                select(
+                    exists().where(
+                        child.parent_id == token_id, child.used_at.is_not(None)
+                    )
+                )
+            )
+        )
+
+    async def count_users_with_live_sessions(self) -> int:
+        return int(
+            await self._session.scalar(
+                select(func.count(func.distinct(AuthSessionRow.user_id))).where(
+                    AuthSessionRow.revoked_at.is_(None)
+                )
+            )
+            or 0
+        )

@@ -1,0 +1,149 @@
+"""SQLAlchemy tables. Alembic migrations build the schema; a test keeps them equal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "kyc_status IN ('not_started', 'pending', 'verified', 'rejected')",
+            name="kyc_status",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    wallet_address: Mapped[str] = mapped_column(String(44), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254))
+    kyc_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ)
+    last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class LegalDocumentRow(Base):
+    __tablename__ = "legal_documents"
+    __table_args__ = (
+        CheckConstraint(
+            "document_type IN ('terms_of_service', 'privacy_policy', "
+            "'risk_disclosure')",
+            name="document_type",
+        ),
+        CheckConstraint("status IN ('active', 'archived')", name="status"),
+        Index(
+            "uq_legal_documents_one_active_per_type",
+            "document_type",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index(
+            "uq_legal_documents_type_version", "document_type", "version", unique=True
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    document_type: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    effective_date: Mapped[datetime] = mapped_column(TZ)
+
+
+class LegalAcceptanceRow(Base):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "legal_acceptances"
+    __table_args__ = (
+        Index("ix_legal_acceptances_user_document", "user_id", "document_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("legal_documents.id", ondelete="RESTRICT")
+    )
+    document_version: Mapped[str] = mapped_column(String(32))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    accepted_at: Mapped[datetime] = mapped_column(TZ)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
+class AuthNonceRow(Base):
+    __tablename__ = "auth_nonces"
+    __table_args__ = (Index("ix_auth_nonces_expires_at", "expires_at"),)
+
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wallet_address: Mapped[str] = mapped_column(String(44))
+    issued_at: Mapped[datetime] = mapped_column(TZ)
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    consumed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class AuthSessionRow(Base):
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_session_id", "session_id"),
+        Index("ix_refresh_tokens_parent_id", "parent_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE")
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("refresh_tokens.id", ondelete="CASCADE")
+    )
+    issued_at: Mapped[datetime] = mapped_column(TZ)
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    used_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -1,0 +1,89 @@
+"""Wallet sign-in. Public, except the two logout routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from pourtier.application.auth import TokenPair
+from pourtier.presentation.deps import ClientDep, ContainerDep, CurrentAuth
+from pourtier.presentation.schemas.auth import (
+    LogoutAllOut,
+    NonceIn,
+    NonceOut,
+    RefreshIn,
+    RegisterIn,
+    SignedIn,
+    TokenOut,
+    VerifyOut,
+)
+from pourtier.presentation.schemas.users import UserOut
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+def _tokens(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        user=UserOut.of(pair.user),
+    )
+
+
+@router.post("/nonce")
+async def issue_nonce(body: NonceIn, container: ContainerDep) -> NonceOut:
+    message = await container.auth.issue_nonce(body.wallet_address)
+    return NonceOut(
+        nonce=message.nonce,
+        message=message.render(),
+        issued_at=message.issued_at,
+        expires_at=message.expiration_time,
+    )
+
+
+@router.post("/verify")
+async def verify(body: SignedIn, container: ContainerDep) -> VerifyOut:
+    result = await container.auth.verify(
+        body.wallet_address, body.message, body.signature
+    )
+    return VerifyOut(
+        valid=True, wallet_address=result.wallet_address, user_exists=result.user_exists
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+async def register(
+    body: RegisterIn, container: ContainerDep, client: ClientDep
+) -> TokenOut:
+    pair = await container.auth.register(
+        body.wallet_address,
+        body.message,
+        body.signature,
+        body.accepted_document_ids,
+        client,
+    )
+    return _tokens(pair)
+
+
+@router.post("/login")
+async def login(body: SignedIn, container: ContainerDep, client: ClientDep) -> TokenOut:
+    pair = await container.auth.login(
+        body.wallet_address, body.message, body.signature, client
+    )
+    return _tokens(pair)
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshIn, container: ContainerDep) -> TokenOut:
+    return _tokens(await container.auth.refresh(body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(auth: CurrentAuth, container: ContainerDep) -> None:
+    await container.auth.logout(auth.claims.session_id)
+
+
+@router.post("/logout-all")
+async def logout_all(auth: CurrentAuth, container: ContainerDep) -> LogoutAllOut:
+    ended = await container.auth.logout_all(auth.user.id)
+    return LogoutAllOut(sessions_ended=len(ended))

@@ -1,0 +1,41 @@
+"""Profiles. Mounted behind authentication (see app.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from pourtier.application.users import Profile
+from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.schemas.legal import PendingDocumentOut
+from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+def _profile(profile: Profile) -> ProfileOut:
+    return ProfileOut(
+        **UserOut.of(profile.user).model_dump(),
+        pending_documents=[PendingDocumentOut.of(d) for d in profile.pending_documents],
+    )
+
+
+@router.get("/me")
+async def me(auth: CurrentAuth, container: ContainerDep) -> ProfileOut:
+    return _profile(await container.users.profile(auth.user.id))
+
+
+@router.patch("/me")
+async def update_me(
+    body: ProfilePatchIn, auth: CurrentAuth, container: ContainerDep
+) -> ProfileOut:
+    changes = body.model_dump(exclude_unset=True)
+    return _profile(await container.users.update_profile(auth.user.id, changes))
+
+
+@router.get("/{user_id}", responses={404: {"description": "Not yours, or unknown"}})
+async def get_user(
+    user_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> UserOut:
+    return UserOut.of(await container.users.get_visible(auth.user.id, user_id))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from pourtier.presentation.schemas.common import (
+    Request,
+    SignatureText,
+    SignedMessage,
+    WalletAddress,
+)
+from pourtier.presentation.schemas.users import UserOut
+
+
+class NonceIn(Request):
+    wallet_address: WalletAddress
+
+
+class NonceOut(BaseModel):
+    nonce: str
+    message: str = Field(description="The exact text the wallet must sign.")
+    issued_at: datetime
+    expires_at: datetime
+
+
+class SignedIn(Request):
+    wallet_address: WalletAddress
+    message: SignedMessage
+    signature: SignatureText = Field(description="base58 ed25519 signature")
+
+
+class RegisterIn(SignedIn):
+    accepted_document_ids: list[uuid.UUID] = Field(max_length=16)
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    wallet_address: str
+    user_exists: bool
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105
+    expires_in: int
+    user: UserOut
+
+
+class RefreshIn(Request):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class LogoutAllOut(BaseModel):
+    sessions_ended: int

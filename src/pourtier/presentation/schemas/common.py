@@ -1,0 +1,34 @@
+"""Schema building blocks shared by every domain's schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from pourtier.domain.errors import InvalidInput
+from pourtier.domain.users import validate_wallet_address
+
+
+def _wallet(value: str) -> str:
+    try:
+        return validate_wallet_address(value)
+    except InvalidInput as error:
+        raise ValueError(error.detail) from None
+
+
+WalletAddress = Annotated[
+    str, Field(min_length=32, max_length=44), AfterValidator(_wallet)
+]
+SignedMessage = Annotated[str, Field(min_length=1, max_length=4096)]
+SignatureText = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Request(BaseModel):
+    """Request bodies refuse unknown fields: a typo is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    detail: str
