@@ -1,0 +1,122 @@
+"""Real PostgreSQL for every test: the machine's if reachable, else embedded.
+
+A fresh database is built by the Alembic migrations once per run; each test
+then starts from empty tables plus the seeded legal documents.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+
+os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
+
+from pourtier.config import Settings  # noqa: E402
+from pourtier.di.container import Container, build_container  # noqa: E402
+from pourtier.infrastructure.persistence import migrate  # noqa: E402
+from pourtier.infrastructure.persistence.database import (  # noqa: E402
+    embedded_database_url,
+)
+from pourtier.infrastructure.persistence.models import Base  # noqa: E402
+from pourtier.presentation.app import create_app  # noqa: E402
+from tests.helpers import TestClock  # noqa: E402
+
+SERVER_URL = os.environ.get(
+    "TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AUTH_DOMAIN = "app.pourtier.test"
+AUTH_URI = "https://app.pourtier.test"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+async def _server_reachable() -> bool:
+    try:
+        connection = await asyncpg.connect(SERVER_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if not await _server_reachable():
+        yield embedded_database_url(tmp_path_factory.mktemp("embedded"))
+        return
+    name = f"pourtier_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(SERVER_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = SERVER_URL.rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{base.split('://', 1)[1]}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "ENV": "test",
+        "DATABASE_URL": database_url,
+        "DATABASE_POOL_SIZE": 10,
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "AUTH_DOMAIN": AUTH_DOMAIN,
+        "AUTH_URI": AUTH_URI,
+        "SOLANA_CLUSTER": "devnet",
+        "POURTIER_DATA_DIR": data_dir,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def clock() -> TestClock:
+    return TestClock()
+
+
+@pytest.fixture(scope="session")
+async def container(
+    database_url: str, data_dir: Path, clock: TestClock
+) -> AsyncIterator[Container]:
+    built = build_container(make_settings(database_url, data_dir), clock=clock)
+    await migrate.upgrade(built.engine)
+    yield built
+    await built.stop()
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
+    """Empty every table, reseed the legal documents, reset the clock."""
+    clock.offset = clock.offset * 0
+    if "container" not in request.fixturenames:
+        return
+    container: Container = request.getfixturevalue("container")
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with container.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await container.legal.seed_initial()
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container, manage_lifespan=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url=AUTH_URI) as c:
+        yield c
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"

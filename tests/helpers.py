@@ -1,0 +1,74 @@
+"""Plain factory functions for tests: real keys, real signatures, real HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from solders.keypair import Keypair
+
+
+@dataclass
+class Wallet:
+    keypair: Keypair = field(default_factory=Keypair)
+
+    @property
+    def address(self) -> str:
+        return str(self.keypair.pubkey())
+
+    def sign(self, message: str) -> str:
+        return str(self.keypair.sign_message(message.encode("utf-8")))
+
+
+@dataclass
+class TestClock:
+    """Real time plus an offset a test may move, shared with the app."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+async def create_nonce(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
+    response = await client.post("/api/auth/nonce", json={"wallet_address": wallet.address})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_signed_message(
+    client: httpx.AsyncClient, wallet: Wallet
+) -> dict[str, str]:
+    """A fresh nonce's message, signed by the wallet: the body of verify/login."""
+    message = (await create_nonce(client, wallet))["message"]
+    return {
+        "wallet_address": wallet.address,
+        "message": message,
+        "signature": wallet.sign(message),
+    }
+
+
+async def active_document_ids(client: httpx.AsyncClient) -> list[str]:
+    response = await client.get("/api/legal/documents")
+    assert response.status_code == 200, response.text
+    return [doc["id"] for doc in response.json()]
+
+
+async def create_user(
+    client: httpx.AsyncClient, wallet: Wallet | None = None
+) -> dict[str, Any]:
+    """Register a wallet accepting every active document; returns the token body."""
+    wallet = wallet or Wallet()
+    body = await create_signed_message(client, wallet)
+    body["accepted_document_ids"] = await active_document_ids(client)  # type: ignore[assignment]
+    response = await client.post("/api/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
