@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -18,15 +18,15 @@ from sqlalchemy import text
 
 os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
 
-from pourtier.config import Settings  # noqa: E402
-from pourtier.di.container import Container, build_container  # noqa: E402
-from pourtier.infrastructure.persistence import migrate  # noqa: E402
-from pourtier.infrastructure.persistence.database import (  # noqa: E402
+from pourtier.config import Settings
+from pourtier.di.container import Container, build_container
+from pourtier.infrastructure.persistence import migrate
+from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
-from pourtier.infrastructure.persistence.models import Base  # noqa: E402
-from pourtier.presentation.app import create_app  # noqa: E402
-from tests.helpers import TestClock  # noqa: E402
+from pourtier.infrastructure.persistence.models import Base
+from pourtier.presentation.app import create_app
+from tests.helpers import TestClock
 
 SERVER_URL = os.environ.get(
     "TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -115,8 +115,3 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
     async with httpx.AsyncClient(transport=transport, base_url=AUTH_URI) as c:
         yield c
-
-
-@pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"

@@ -33,7 +33,9 @@ class TestClock:
 
 
 async def create_nonce(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
-    response = await client.post("/api/auth/nonce", json={"wallet_address": wallet.address})
+    response = await client.post(
+        "/api/auth/nonce", json={"wallet_address": wallet.address}
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
