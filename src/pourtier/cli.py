@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
@@ -42,7 +43,7 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except DomainError as error:
-        console.print(f"[red]error:[/red] {error.detail}")
+        console.print(f"[red]error:[/red] {escape(error.detail)}")
         raise typer.Exit(1) from None
 
 
@@ -105,13 +106,17 @@ def legal_publish(
     title: Annotated[str, typer.Option("--title")],
 ) -> None:
     """Publish a new version of a document and archive the previous one."""
-    content = file.read_text("utf-8")
+    try:
+        content = file.read_text("utf-8")
+    except UnicodeDecodeError:
+        console.print(f"[red]error:[/red] {escape(str(file))} is not UTF-8 text")
+        raise typer.Exit(1) from None
 
     async def work(container: Container) -> str:
         doc = await container.legal.publish(document_type, version, title, content)
         return f"published {doc.document_type.value} {doc.version} ({doc.id})"
 
-    console.print(_with_container(work))
+    console.print(_with_container(work), markup=False)
 
 
 if __name__ == "__main__":

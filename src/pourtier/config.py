@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -24,7 +25,9 @@ def config_path() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     ENV: Literal["development", "test", "production"] = "development"
     POURTIER_DATA_DIR: Path = Path(".pourtier")
@@ -112,5 +115,5 @@ class Settings(BaseSettings):
         if not self.REDIS_HOST:
             return None
         password = self.REDIS_PASSWORD.get_secret_value() if self.REDIS_PASSWORD else ""
-        auth = f":{password}@" if password else ""
+        auth = f":{quote(password, safe='')}@" if password else ""
         return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/0"

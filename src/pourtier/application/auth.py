@@ -235,6 +235,13 @@ class AuthUseCases:
             raise AuthenticationFailed("session", "the account is gone")
         return Authenticated(user, claims)
 
+    async def purge_expired_nonces(self) -> int:
+        """Drop nonces past their lifetime; they can never be used again."""
+        async with self.uow() as uow:
+            removed = await uow.nonces.delete_expired(self.clock())
+            await uow.commit()
+        return removed
+
     async def logout(self, session_id: uuid.UUID) -> None:
         async with self.uow() as uow:
             await uow.sessions.revoke_session(session_id, self.clock(), "logout")

@@ -122,6 +122,10 @@ class LegalUseCases:
         """Archive the active version of this type and activate the new one."""
         if not version.strip() or not title.strip() or not content.strip():
             raise InvalidInput("version, title and content must not be blank")
+        if len(version.strip()) > 32 or len(title.strip()) > 200:
+            raise InvalidInput("version must be at most 32 characters, title 200")
+        if any("\x00" in text for text in (version, title, content)):
+            raise InvalidInput("version, title and content must not contain NUL")
         document = LegalDocument(
             document_type=document_type,
             version=version.strip(),

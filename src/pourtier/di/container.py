@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -37,6 +38,8 @@ from pourtier.infrastructure.persistence.database import (
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 
 log = structlog.get_logger(__name__)
+HOUSEKEEPING_INTERVAL_SECONDS = 600
+GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
 
 
 async def _local_chain() -> str:
@@ -54,6 +57,7 @@ class Container:
     legal: LegalUseCases
     redis: Redis | None
     health_checks: dict[str, Check] = field(default_factory=dict)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         """In development, bring the schema and initial documents up to date."""
@@ -62,8 +66,24 @@ class Container:
             seeded = await self.legal.seed_initial()
             if seeded:
                 log.info("seeded initial legal documents", count=len(seeded))
+        self._background.append(asyncio.create_task(self._housekeeping()))
+
+    async def _housekeeping(self) -> None:
+        """Periodic clean-up that no request should pay for."""
+        while True:
+            try:
+                removed = await self.auth.purge_expired_nonces()
+                if removed:
+                    log.info("purged expired nonces", count=removed)
+            except Exception:
+                log.warning("housekeeping failed; will retry", exc_info=True)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
 
     async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -72,10 +92,20 @@ class Container:
         return await run_checks(self.health_checks)
 
     async def refresh_gauges(self) -> None:
-        """Business gauges are read from the database at scrape time."""
-        async with SqlUnitOfWork(self.session_factory) as uow:
-            users = await uow.sessions.count_users_with_live_sessions()
-        self.metrics.users_active.set(users)
+        """Business gauges are read from the database at scrape time.
+
+        A failing database must not fail the scrape: the last values are kept.
+        """
+        try:
+            async with (
+                asyncio.timeout(GAUGE_REFRESH_TIMEOUT_SECONDS),
+                SqlUnitOfWork(self.session_factory) as uow,
+            ):
+                users = await uow.sessions.count_users_with_live_sessions()
+        except Exception:
+            log.warning("could not refresh gauges; keeping last values", exc_info=True)
+        else:
+            self.metrics.users_active.set(users)
         pool = self.engine.pool
         self.metrics.db_pool_size.labels("size").set(self.settings.DATABASE_POOL_SIZE)
         checked_out = getattr(pool, "checkedout", None)

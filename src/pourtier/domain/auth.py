@@ -8,6 +8,7 @@ a signature obtained for another site, cluster or wallet is worthless here.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ DEFAULT_STATEMENT = (
     "transaction or cost any fees."
 )
 _FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
+_NONCE_RE = re.compile(r"[A-Za-z0-9]{8,64}")
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -84,7 +86,13 @@ class SignInMessage:
     @classmethod
     def parse(cls, text: str) -> SignInMessage:
         """Parse strictly: the exact line layout we issue, nothing added."""
-        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise AuthenticationFailed(
+                "message_format", "message is not valid UTF-8 text"
+            ) from None
+        if size > MAX_MESSAGE_BYTES:
             raise AuthenticationFailed(
                 "message_size", f"message exceeds {MAX_MESSAGE_BYTES} bytes"
             )
@@ -100,6 +108,10 @@ class SignInMessage:
                 raise AuthenticationFailed("message_format", f"expected '{name}' line")
             values.append(line[len(prefix) :])
         uri, version, chain_id, nonce, issued_at, expiration = values
+        if not _NONCE_RE.fullmatch(nonce):
+            raise AuthenticationFailed(
+                "message_format", "Nonce must be 8 to 64 ASCII letters or digits"
+            )
         return cls(
             domain=lines[0][: -len(HEADER_SUFFIX)],
             address=lines[1],

@@ -15,7 +15,7 @@ from pourtier.domain.errors import InvalidInput
 WALLET_ADDRESS_MAX_LENGTH = 44
 DISPLAY_NAME_MAX_LENGTH = 64
 EMAIL_MAX_LENGTH = 254
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 
 
 def validate_wallet_address(value: str) -> str:
@@ -37,6 +37,8 @@ def validate_display_name(value: str | None) -> str | None:
     stripped = value.strip()
     if not stripped:
         raise InvalidInput("display_name must not be blank")
+    if "\x00" in stripped:
+        raise InvalidInput("display_name must not contain NUL characters")
     if len(stripped) > DISPLAY_NAME_MAX_LENGTH:
         raise InvalidInput(
             f"display_name must be at most {DISPLAY_NAME_MAX_LENGTH} characters"

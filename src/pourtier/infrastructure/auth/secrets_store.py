@@ -15,8 +15,9 @@ def resolve_jwt_secret(settings: Settings) -> str:
     if settings.ENV == "production":
         raise RuntimeError("JWT_SECRET_KEY is required in production")
     path = Path(settings.POURTIER_DATA_DIR) / "jwt_secret"
-    if path.exists():
-        return path.read_text().strip()
+    existing = path.read_text().strip() if path.exists() else ""
+    if existing:
+        return existing
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)

@@ -1,0 +1,162 @@
+"""The schema: migrations match the models, run safely, and run at startup."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pourtier.di.container import Container, build_container
+from pourtier.infrastructure.persistence import migrate
+from pourtier.infrastructure.persistence.models import Base
+from pourtier.presentation.app import create_app
+from tests.conftest import AUTH_URI, SERVER_URL, make_settings
+from tests.integration.test_operations import captured_json_logs
+
+
+def _schema_differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection)
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def schema_differences(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_schema_differences)
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda c: inspect(c).get_table_names())
+    return set(names)
+
+
+def _downgrade_to_base(connection: Connection) -> None:
+    config = migrate.alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, "base")
+
+
+@pytest.fixture
+async def fresh_database_url() -> AsyncIterator[str]:
+    """An empty database of its own on the machine's PostgreSQL."""
+    name = f"pourtier_fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(SERVER_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = SERVER_URL.rsplit("/", 1)[0].split("://", 1)[1]
+    try:
+        yield f"postgresql+asyncpg://{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_models_and_migrations_agree(container: Container) -> None:
+    assert await schema_differences(container.engine) == []
+
+
+async def test_migrations_build_every_model_table(container: Container) -> None:
+    expected = {table.name for table in Base.metadata.sorted_tables}
+    assert expected
+    assert await table_names(container.engine) == expected | {"alembic_version"}
+
+
+async def test_upgrade_is_idempotent_and_reaches_head(container: Container) -> None:
+    head = migrate.head_revision()
+    assert head is not None
+    await migrate.upgrade(container.engine)
+    await migrate.upgrade(container.engine)
+    assert await migrate.current_revision(container.engine) == head
+    assert await schema_differences(container.engine) == []
+
+
+async def test_concurrent_upgrades_of_an_empty_database_are_serialised(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    first = build_container(make_settings(fresh_database_url, tmp_path))
+    second = build_container(make_settings(fresh_database_url, tmp_path))
+    try:
+        assert await migrate.current_revision(first.engine) is None
+        await asyncio.gather(
+            migrate.upgrade(first.engine), migrate.upgrade(second.engine)
+        )
+        assert await migrate.current_revision(second.engine) == (
+            migrate.head_revision()
+        )
+        assert await schema_differences(first.engine) == []
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_downgrade_to_base_then_upgrade_again(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    built = build_container(make_settings(fresh_database_url, tmp_path))
+    try:
+        await migrate.upgrade(built.engine)
+        async with built.engine.begin() as connection:
+            await connection.run_sync(_downgrade_to_base)
+        assert await table_names(built.engine) <= {"alembic_version"}
+        assert await migrate.current_revision(built.engine) is None
+        await migrate.upgrade(built.engine)
+        assert await schema_differences(built.engine) == []
+    finally:
+        await built.stop()
+
+
+async def test_development_startup_migrates_and_seeds(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    container = build_container(
+        make_settings(fresh_database_url, tmp_path, ENV="development")
+    )
+    app = create_app(container)
+    async with app.router.lifespan_context(app):
+        assert await migrate.current_revision(container.engine) == (
+            migrate.head_revision()
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=AUTH_URI) as client:
+            documents = (await client.get("/api/legal/documents")).json()
+            health = await client.get("/health")
+        assert health.status_code == 200
+        assert sorted(d["document_type"] for d in documents) == [
+            "privacy_policy",
+            "risk_disclosure",
+            "terms_of_service",
+        ]
+    # The lifespan's end released the pool and stopped background work.
+    assert container.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert container._background == []
+
+    # A restart finds everything in place and seeds nothing twice.
+    restarted = build_container(
+        make_settings(fresh_database_url, tmp_path, ENV="development")
+    )
+    app = create_app(restarted)
+    async with app.router.lifespan_context(app):
+        assert len(await restarted.legal.active_documents()) == 3
+        assert await restarted.legal.seed_initial() == []
+
+
+async def test_non_development_startup_leaves_the_schema_alone(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    container = build_container(make_settings(fresh_database_url, tmp_path))
+    app = create_app(container)
+    with captured_json_logs():  # background work fails on the empty schema
+        async with app.router.lifespan_context(app):
+            assert await migrate.current_revision(container.engine) is None
+    assert await table_names(container.engine) == set()
+    await container.engine.dispose()
