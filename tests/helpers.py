@@ -26,6 +26,8 @@ class Wallet:
 class TestClock:
     """Real time plus an offset a test may move, shared with the app."""
 
+    __test__ = False
+
     offset: timedelta = timedelta(0)
 
     def __call__(self) -> datetime:

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
@@ -26,6 +27,7 @@ legal_app = typer.Typer(help="Legal documents.")
 app.add_typer(db_app, name="db")
 app.add_typer(legal_app, name="legal")
 console = Console()
+errors = Console(stderr=True)
 T = TypeVar("T")
 
 
@@ -43,8 +45,14 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except DomainError as error:
-        console.print(f"[red]error:[/red] {escape(error.detail)}")
+        errors.print(f"[red]error:[/red] {escape(error.detail)}")
         raise typer.Exit(1) from None
+    except (OSError, SQLAlchemyError) as error:
+        errors.print(
+            f"[red]error:[/red] the database is unreachable ({type(error).__name__}); "
+            "check DATABASE_URL"
+        )
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -109,7 +117,7 @@ def legal_publish(
     try:
         content = file.read_text("utf-8")
     except UnicodeDecodeError:
-        console.print(f"[red]error:[/red] {escape(str(file))} is not UTF-8 text")
+        errors.print(f"[red]error:[/red] {escape(str(file))} is not UTF-8 text")
         raise typer.Exit(1) from None
 
     async def work(container: Container) -> str:

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
                 f"JWT_SECRET_KEY is weak (use at least {MIN_SECRET_LENGTH} random "
                 "characters)"
             )
+        weak_retired = [
+            kid
+            for kid, key in self.JWT_PREVIOUS_KEYS.items()
+            if len(key.get_secret_value()) < MIN_SECRET_LENGTH
+        ]
+        if weak_retired:
+            problems.append(
+                "JWT_PREVIOUS_KEYS has weak keys: " + ", ".join(sorted(weak_retired))
+            )
         if not self.DATABASE_URL:
             problems.append("DATABASE_URL is missing")
         if not self.AUTH_DOMAIN:

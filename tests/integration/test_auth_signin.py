@@ -38,7 +38,7 @@ HEADER = " wants you to sign in with your Solana account:"
 CLIENT_IP = "203.0.113.7"
 ENDPOINTS = ("verify", "login", "register")
 
-DETAIL = {
+REASON = {
     "address": "message address does not match wallet_address",
     "domain": "message is for another domain",
     "uri": "message is for another URI",
@@ -56,6 +56,16 @@ DETAIL = {
     "nonce_used": "nonce has already been used",
     "nonce_expired": "nonce has expired",
 }
+
+
+def _check_name(key: str) -> str:
+    for prefix in ("signature_format", "nonce"):
+        if key.startswith(prefix):
+            return prefix
+    return key
+
+
+DETAIL = {k: f"{_check_name(k)} check failed: {r}" for k, r in REASON.items()}
 
 
 # --- helpers -------------------------------------------------------------------
@@ -112,7 +122,7 @@ async def post(
 
 def assert_refused(response: httpx.Response, detail: str) -> None:
     assert response.status_code == 401, response.text
-    assert response.json() == {"detail": detail}
+    assert response.json() == {"detail": detail, "check": detail.split(" ")[0]}
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -441,7 +451,9 @@ async def test_a_hex_or_base64_signature_is_refused(
     for encoded in (raw.hex(), base64.b64encode(raw).decode()):
         response = await post(client, "login", {**body, "signature": encoded})
         assert response.status_code == 401, response.text
-        assert response.json()["detail"].startswith("signature must be")
+        assert response.json()["detail"].startswith(
+            "signature_format check failed: signature must be"
+        )
     assert_accepted(await post(client, "login", body), "login")
 
 
@@ -593,7 +605,7 @@ async def test_concurrent_logins_with_one_signed_message_admit_exactly_one(
     assert statuses == [200] + [401] * 9, [r.text for r in responses]
     for response in responses:
         if response.status_code == 401:
-            assert response.json() == {"detail": DETAIL["nonce_used"]}
+            assert response.json() == {"detail": DETAIL["nonce_used"], "check": "nonce"}
     sessions = await count(
         container,
         "SELECT count(*) FROM auth_sessions WHERE user_id = :u",

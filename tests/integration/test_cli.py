@@ -265,3 +265,14 @@ async def test_db_upgrade_is_idempotent(
     me = await client.get("/api/users/me", headers=bearer(tokens))
     assert me.status_code == 200, me.text
     assert len(await active_document_ids(client)) == 3
+
+
+async def test_an_unreachable_database_is_a_clear_error_not_a_traceback(
+    cli_env: dict[str, str],
+) -> None:
+    env = dict(cli_env)
+    env["DATABASE_URL"] = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    result = await run_cli(env, "db", "upgrade")
+    assert_clean_failure(result)
+    assert result.returncode == 2
+    assert "database is unreachable" in result.output

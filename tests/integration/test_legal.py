@@ -273,7 +273,7 @@ async def test_accept_records_user_document_version_hash_ip_and_agent(
     tokens = await create_user(client)
     at_registration = await acceptance_rows(container, tokens["user"]["id"])
     new = await publish(container, DocumentType.RISK_DISCLOSURE, "2.0", "Risky v2")
-    clock.offset = timedelta(hours=1)
+    clock.offset = timedelta(minutes=20)
     response = await accept(
         client, tokens, [str(new.id)], **{"User-Agent": "TradeApp/3.1 (iPhone)"}
     )
@@ -558,3 +558,16 @@ async def test_accepting_an_old_version_does_not_open_the_gate(
     assert (
         await gated.get("/api/test/business", headers=bearer(tokens))
     ).status_code == 403
+
+
+async def test_concurrent_acceptances_record_each_document_once(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    tokens = await create_user(client)
+    new = await publish(container, DocumentType.TERMS_OF_SERVICE, "9.0", "Terms v9")
+    responses = await asyncio.gather(
+        *(accept(client, tokens, [str(new.id)]) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} == {200}
+    rows = await acceptance_rows(container, tokens["user"]["id"])
+    assert [r["document_id"] for r in rows].count(new.id) == 1

@@ -22,7 +22,7 @@ from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.models import Base
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, SERVER_URL, make_settings
-from tests.integration.test_operations import captured_json_logs
+from tests.logs import captured_json_logs
 
 
 def _schema_differences(connection: Connection) -> list[Any]:

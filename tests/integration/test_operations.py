@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from pourtier.di.container import Container, build_container
-from pourtier.infrastructure.monitoring import logging as pourtier_logging
-from pourtier.infrastructure.monitoring.logging import configure_logging
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, make_settings
 from tests.helpers import Wallet, bearer, create_user
+from tests.logs import LogLines, captured_json_logs
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 ALLOWED_ORIGIN = "http://localhost:3000"
-
-LogLines = Callable[[], list[dict[str, Any]]]
 
 
 @asynccontextmanager
@@ -72,32 +64,6 @@ async def scrape(client: httpx.AsyncClient) -> str:
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     return response.text
-
-
-@contextmanager
-def captured_json_logs() -> Iterator[LogLines]:
-    """The service's JSON logging, with its lines also kept in memory."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved_structlog = structlog.get_config()
-    saved_configured = pourtier_logging._configured
-    pourtier_logging._configured = False
-    configure_logging("INFO")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(root.handlers[0].formatter)
-    root.addHandler(handler)
-
-    def lines() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in stream.getvalue().splitlines()]
-
-    try:
-        yield lines
-    finally:
-        root.handlers = saved_handlers
-        root.setLevel(saved_level)
-        structlog.configure(**saved_structlog)
-        pourtier_logging._configured = saved_configured
 
 
 @pytest.fixture

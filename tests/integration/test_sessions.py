@@ -435,3 +435,28 @@ async def test_a_missing_or_bad_bearer_is_401_with_json_and_challenge(
     assert_refused(response)
     assert response.headers["content-type"].startswith("application/json")
     assert await me(client, tokens) == 200
+
+
+async def test_access_token_lifetime_is_judged_by_the_service_clock(
+    client: httpx.AsyncClient, clock: TestClock
+) -> None:
+    tokens = await create_user(client)
+    clock.offset = timedelta(minutes=29)
+    assert await me(client, tokens) == 200
+    clock.offset = timedelta(minutes=30, seconds=1)
+    response = await client.get("/api/users/me", headers=bearer(tokens))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "token check failed: access token has expired"
+
+
+async def test_a_token_issued_ahead_of_this_clock_within_skew_is_accepted(
+    client: httpx.AsyncClient, clock: TestClock
+) -> None:
+    clock.offset = timedelta(seconds=45)
+    tokens = await create_user(client)
+    clock.offset = timedelta(0)
+    assert await me(client, tokens) == 200
+    clock.offset = timedelta(seconds=90)
+    later = await create_user(client)
+    clock.offset = timedelta(0)
+    assert await me(client, later) == 401

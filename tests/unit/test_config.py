@@ -226,3 +226,12 @@ def test_redis_password_with_reserved_characters_survives(
 
 def test_no_redis_without_url_or_host() -> None:
     assert Settings(REDIS_PORT=6380, REDIS_PASSWORD="pw").redis_url is None
+
+
+def test_production_refuses_weak_retired_jwt_keys() -> None:
+    with pytest.raises(ValidationError) as failure:
+        production(JWT_PREVIOUS_KEYS={"old": "short", "older": STRONG_SECRET})
+    message = str(failure.value)
+    assert "JWT_PREVIOUS_KEYS has weak keys: old" in message
+    assert "older" not in message
+    assert production(JWT_PREVIOUS_KEYS={"old": STRONG_SECRET}).JWT_PREVIOUS_KEYS

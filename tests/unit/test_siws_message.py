@@ -299,7 +299,7 @@ def test_an_unusable_nonce_is_refused(
     with pytest.raises(AuthenticationFailed) as failure:
         nonce.check_usable(wallet, now)
     assert failure.value.check == "nonce"
-    assert failure.value.detail == detail
+    assert failure.value.detail == f"nonce check failed: {detail}"
 
 
 def test_new_nonces_carry_at_least_96_random_bits() -> None:

@@ -101,7 +101,9 @@ class Container:
                 asyncio.timeout(GAUGE_REFRESH_TIMEOUT_SECONDS),
                 SqlUnitOfWork(self.session_factory) as uow,
             ):
-                users = await uow.sessions.count_users_with_live_sessions()
+                users = await uow.sessions.count_users_with_live_sessions(
+                    self.auth.clock()
+                )
         except Exception:
             log.warning("could not refresh gauges; keeping last values", exc_info=True)
         else:
@@ -144,6 +146,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         issuer=settings.JWT_ISSUER,
         audience=settings.JWT_AUDIENCE,
         expires_in=timedelta(minutes=settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES),
+        clock=clock,
     )
     policy = SignInPolicy(
         domain=settings.auth_domain,

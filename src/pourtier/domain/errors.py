@@ -28,9 +28,12 @@ class InvalidInput(DomainError):
 class AuthenticationFailed(DomainError):
     """Identity could not be established; `check` names the failed check."""
 
-    def __init__(self, check: str, detail: str | None = None) -> None:
-        super().__init__(detail or f"authentication failed: {check}")
+    def __init__(self, check: str, reason: str | None = None) -> None:
+        super().__init__(f"{check} check failed: {reason or 'refused'}")
         self.check = check
+
+    def extra(self) -> dict[str, Any]:
+        return {"check": self.check}
 
 
 class PermissionDenied(DomainError):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
-from pourtier.domain.auth import AccessClaims
+from pourtier.domain.auth import CLOCK_SKEW, AccessClaims
 from pourtier.domain.errors import AuthenticationFailed
 
 REQUIRED_CLAIMS = ["sub", "wallet", "sid", "jti", "iat", "exp", "iss", "aud"]
@@ -26,6 +28,7 @@ class JwtAccessTokens:
         issuer: str,
         audience: str,
         expires_in: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if signing_key_id not in keys:
             raise ValueError(f"no key configured for signing kid {signing_key_id!r}")
@@ -35,6 +38,7 @@ class JwtAccessTokens:
         self._issuer = issuer
         self._audience = audience
         self.expires_in_seconds = int(expires_in.total_seconds())
+        self._clock = clock
 
     def issue(
         self,
@@ -62,6 +66,18 @@ class JwtAccessTokens:
             headers={"kid": self._kid},
         )
 
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """Against the service clock, so every part of the app agrees on 'now'."""
+        now = self._clock().timestamp()
+        times = [claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])]
+        if not all(type(t) in (int, float) for t in times):
+            raise AuthenticationFailed("token", "access token times are malformed")
+        expires, issued, not_before = times
+        if expires <= now:
+            raise AuthenticationFailed("token", "access token has expired")
+        if max(issued, not_before) > now + CLOCK_SKEW.total_seconds():
+            raise AuthenticationFailed("token", "access token is not yet valid")
+
     def decode(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
@@ -78,14 +94,24 @@ class JwtAccessTokens:
                 algorithms=[self._algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": REQUIRED_CLAIMS},
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationFailed("token", "access token has expired") from None
-        except jwt.PyJWTError as error:
+        except jwt.InvalidAudienceError:
             raise AuthenticationFailed(
-                "token", f"access token is invalid: {error}"
+                "token", "access token audience is wrong"
             ) from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationFailed(
+                "token", "access token issuer is wrong"
+            ) from None
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("token", "access token is invalid") from None
+        self._check_times(claims)
         try:
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),

@@ -182,11 +182,17 @@ class SqlSessionRepository:
             )
         )
 
-    async def count_users_with_live_sessions(self) -> int:
+    async def count_users_with_live_sessions(self, now: datetime) -> int:
+        """Not logged out, and still holding a refresh token that works."""
+        live_token = exists().where(
+            RefreshTokenRow.session_id == AuthSessionRow.id,
+            RefreshTokenRow.used_at.is_(None),
+            RefreshTokenRow.expires_at > now,
+        )
         return int(
             await self._session.scalar(
                 select(func.count(func.distinct(AuthSessionRow.user_id))).where(
-                    AuthSessionRow.revoked_at.is_(None)
+                    AuthSessionRow.revoked_at.is_(None), live_token
                 )
             )
             or 0

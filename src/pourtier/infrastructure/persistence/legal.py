@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,7 +64,9 @@ class SqlLegalRepository:
         if not acceptances:
             return
         await self._session.execute(
-            insert(LegalAcceptanceRow),
+            insert(LegalAcceptanceRow).on_conflict_do_nothing(
+                index_elements=["user_id", "document_id"]
+            ),
             [
                 {
                     "id": a.id,

@@ -82,11 +82,19 @@ class LegalDocumentRow(Base):
 
 
 class LegalAcceptanceRow(Base):
-    """Append-only: rows are inserted, never updated or deleted."""
+    """Append-only: rows are inserted, never updated or deleted.
+
+    One row per user and document version: accepting again changes nothing.
+    """
 
     __tablename__ = "legal_acceptances"
     __table_args__ = (
-        Index("ix_legal_acceptances_user_document", "user_id", "document_id"),
+        Index(
+            "uq_legal_acceptances_user_document",
+            "user_id",
+            "document_id",
+            unique=True,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

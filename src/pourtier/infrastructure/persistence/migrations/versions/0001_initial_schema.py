@@ -122,10 +122,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_legal_acceptances")),
     )
     op.create_index(
-        "ix_legal_acceptances_user_document",
+        "uq_legal_acceptances_user_document",
         "legal_acceptances",
         ["user_id", "document_id"],
-        unique=False,
+        unique=True,
     )
     op.create_table(
         "refresh_tokens",
@@ -163,7 +163,7 @@ def downgrade() -> None:
     op.drop_index("ix_refresh_tokens_session_id", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_parent_id", table_name="refresh_tokens")
     op.drop_table("refresh_tokens")
-    op.drop_index("ix_legal_acceptances_user_document", table_name="legal_acceptances")
+    op.drop_index("uq_legal_acceptances_user_document", table_name="legal_acceptances")
     op.drop_table("legal_acceptances")
     op.drop_index("ix_auth_sessions_user_id", table_name="auth_sessions")
     op.drop_table("auth_sessions")
