@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -63,6 +64,25 @@ class Settings(BaseSettings):
     PASSEUR_URL: str | None = None
     COURIER_URL: str | None = None
 
+    USDC_MINT: str | None = Field(
+        default=None, description="Mint of the escrow token; generated locally."
+    )
+    TREASURY_TOKEN_ACCOUNT: str | None = Field(
+        default=None, description="USDC account receiving fees; created locally."
+    )
+    FEE_AUTHORITY_KEYPAIR: SecretStr | None = Field(
+        default=None,
+        description="base58 64-byte secret key of the delegate that charges fees.",
+    )
+    BASIC_PRICE_USDC: Decimal = Decimal("29.99")
+    PRO_PRICE_USDC: Decimal = Decimal("99.99")
+    SUBSCRIPTION_GRACE_DAYS: int = Field(default=3, ge=0)
+    PREPARED_TRANSACTION_TTL_SECONDS: int = Field(default=120, ge=10)
+    CHAIN_CONFIRM_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    RUN_WORKERS: bool = Field(
+        default=True, description="Run the chain and renewal workers in the API."
+    )
+
     CORS_ORIGINS: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
     HOST: str = "127.0.0.1"
     PORT: int = 9000
@@ -103,6 +123,12 @@ class Settings(BaseSettings):
             )
         if not self.DATABASE_URL:
             problems.append("DATABASE_URL is missing")
+        if not self.FEE_AUTHORITY_KEYPAIR:
+            problems.append("FEE_AUTHORITY_KEYPAIR is missing")
+        if self.SOLANA_RPC_URL and not (self.USDC_MINT and self.TREASURY_TOKEN_ACCOUNT):
+            problems.append(
+                "USDC_MINT and TREASURY_TOKEN_ACCOUNT are required with RPC"
+            )
         if not self.AUTH_DOMAIN:
             problems.append("AUTH_DOMAIN is missing")
         if problems:

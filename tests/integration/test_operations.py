@@ -85,7 +85,7 @@ async def test_health_reports_every_part_when_healthy(
         "checks": {
             "database": {"status": "ok", "backend": "postgresql"},
             "cache": {"status": "ok", "backend": "memory"},
-            "chain": {"status": "ok", "backend": "local"},
+            "chain": {"status": "ok", "backend": "litesvm"},
         },
     }
 

@@ -41,6 +41,7 @@ def production(**overrides: object) -> Settings:
         "JWT_SECRET_KEY": STRONG_SECRET,
         "DATABASE_URL": "postgresql://db.internal/pourtier",
         "AUTH_DOMAIN": "app.example.com",
+        "FEE_AUTHORITY_KEYPAIR": "fee-authority-secret-in-base58",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 from redis.asyncio import Redis
+from solders.keypair import Keypair
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pourtier.application.auth import AuthUseCases
@@ -24,7 +26,6 @@ from pourtier.infrastructure.monitoring.health import (
     HealthReport,
     database_check,
     redis_check,
-    rpc_chain_check,
     run_checks,
 )
 from pourtier.infrastructure.monitoring.metrics import Metrics
@@ -36,14 +37,12 @@ from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
+from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
+from pourtier.infrastructure.solana.local import LocalChain
 
 log = structlog.get_logger(__name__)
 HOUSEKEEPING_INTERVAL_SECONDS = 600
 GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
-
-
-async def _local_chain() -> str:
-    return "local"
 
 
 @dataclass
@@ -56,6 +55,8 @@ class Container:
     users: UserUseCases
     legal: LegalUseCases
     redis: Redis | None
+    chain: SolanaEscrowChain
+    local_chain: LocalChain | None
     health_checks: dict[str, Check] = field(default_factory=dict)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -121,6 +122,21 @@ def database_url(settings: Settings) -> str:
     return embedded_database_url(settings.POURTIER_DATA_DIR)
 
 
+def fee_authority(settings: Settings) -> Keypair | None:
+    secret = settings.FEE_AUTHORITY_KEYPAIR
+    return Keypair.from_base58_string(secret.get_secret_value()) if secret else None
+
+
+def build_chain(settings: Settings) -> tuple[SolanaEscrowChain, LocalChain | None]:
+    """JSON-RPC when SOLANA_RPC_URL is set, else the local in-process VM."""
+    if settings.SOLANA_RPC_URL:
+        raise NotImplementedError("the JSON-RPC adapter is wired in by its module")
+    local = LocalChain.open(
+        Path(settings.POURTIER_DATA_DIR) / "chain", fee_authority(settings)
+    )
+    return local.escrow_chain(), local
+
+
 def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
     engine = create_engine(
         database_url(settings),
@@ -155,11 +171,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
     )
     redis_url = settings.redis_url
     redis = Redis.from_url(redis_url) if redis_url else None
-    chain_check = (
-        rpc_chain_check(settings.SOLANA_RPC_URL)
-        if settings.SOLANA_RPC_URL
-        else _local_chain
-    )
+    chain, local_chain = build_chain(settings)
     return Container(
         settings=settings,
         engine=engine,
@@ -176,9 +188,11 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         users=UserUseCases(uow=uow, clock=clock),
         legal=LegalUseCases(uow=uow, clock=clock),
         redis=redis,
+        chain=chain,
+        local_chain=local_chain,
         health_checks={
             "database": database_check(engine),
             "cache": redis_check(redis),
-            "chain": chain_check,
+            "chain": chain.health,
         },
     )

@@ -6,7 +6,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from pourtier.domain.auth import NonceRepository, SessionRepository
+from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.legal import LegalRepository
+from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
 
 
@@ -22,6 +24,12 @@ class UnitOfWork(Protocol):
 
     @property
     def sessions(self) -> SessionRepository: ...
+
+    @property
+    def escrow(self) -> EscrowRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

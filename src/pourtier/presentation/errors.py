@@ -18,9 +18,14 @@ from pourtier.domain.errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
+from pourtier.domain.escrow import ChainRejected, ChainUnavailable
+from pourtier.domain.subscriptions import PaymentRequired
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 400),
+    (PaymentRequired, 402),
+    (ChainRejected, 502),
+    (ChainUnavailable, 503),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (NotFound, 404),

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,20 +38,6 @@ def redis_check(redis: Redis | None) -> Check:
             return "memory"
         await redis.ping()
         return "redis"
-
-    return check
-
-
-def rpc_chain_check(rpc_url: str) -> Check:
-    async def check() -> str:
-        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS) as client:
-            response = await client.post(
-                rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}
-            )
-        body = response.json()
-        if body.get("result") != "ok":
-            raise RuntimeError(str(body.get("error", "node is not healthy")))
-        return "rpc"
 
     return check
 

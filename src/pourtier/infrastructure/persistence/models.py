@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -155,3 +163,147 @@ class RefreshTokenRow(Base):
     issued_at: Mapped[datetime] = mapped_column(TZ)
     expires_at: Mapped[datetime] = mapped_column(TZ)
     used_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+U64 = Numeric(20, 0)
+
+
+class EscrowTransactionRow(Base):
+    __tablename__ = "escrow_transactions"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('initialize', 'deposit', 'withdraw', 'subscription_charge')",
+            name="type",
+        ),
+        CheckConstraint(
+            "status IN ('prepared', 'pending', 'confirmed', 'failed', 'expired')",
+            name="status",
+        ),
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+        Index("ix_escrow_transactions_user_created", "user_id", "created_at"),
+        Index(
+            "ix_escrow_transactions_pending",
+            "status",
+            postgresql_where=text("status IN ('prepared', 'pending')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    wallet_address: Mapped[str] = mapped_column(String(44))
+    type: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[Decimal] = mapped_column(U64)
+    status: Mapped[str] = mapped_column(String(16))
+    unsigned_transaction: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signature: Mapped[str | None] = mapped_column(String(88), unique=True)
+    last_valid_block_height: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    submitted_at: Mapped[datetime | None] = mapped_column(TZ)
+    confirmed_at: Mapped[datetime | None] = mapped_column(TZ)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class LedgerEntryRow(Base):
+    """Append-only; unique per escrow transaction, so nothing is credited twice."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    escrow_transaction_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("escrow_transactions.id", ondelete="RESTRICT"), unique=True
+    )
+    delta: Mapped[Decimal] = mapped_column(Numeric(21, 0))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint("plan IN ('basic', 'pro')", name="plan"),
+        CheckConstraint(
+            "scheduled_plan IS NULL OR scheduled_plan IN ('basic', 'pro')",
+            name="scheduled_plan",
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'active', 'past_due', 'canceled', 'expired')",
+            name="status",
+        ),
+        Index(
+            "uq_subscriptions_one_live_per_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'active', 'past_due')"),
+        ),
+        Index("ix_subscriptions_period_end", "current_period_end"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    plan: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    current_period_start: Mapped[datetime] = mapped_column(TZ)
+    current_period_end: Mapped[datetime] = mapped_column(TZ)
+    auto_renew: Mapped[bool] = mapped_column(Boolean)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean)
+    scheduled_plan: Mapped[str | None] = mapped_column(String(16))
+    canceled_at: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class SubscriptionChargeRow(Base):
+    """One charge per subscription, kind and period: the unique index says so."""
+
+    __tablename__ = "subscription_charges"
+    __table_args__ = (
+        CheckConstraint("kind IN ('initial', 'renewal', 'upgrade')", name="kind"),
+        CheckConstraint("status IN ('pending', 'confirmed', 'failed')", name="status"),
+        Index(
+            "uq_subscription_charges_period",
+            "subscription_id",
+            "kind",
+            "period_start",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="RESTRICT")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[datetime] = mapped_column(TZ)
+    amount: Mapped[Decimal] = mapped_column(U64)
+    status: Mapped[str] = mapped_column(String(16))
+    escrow_transaction_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escrow_transactions.id", ondelete="RESTRICT"), unique=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TZ)

@@ -1,0 +1,220 @@
+"""Non-custodial escrow: a user's own SPL token account, with a capped delegate.
+
+The platform prepares unsigned transactions; the user signs them with their
+wallet; the platform only ever signs subscription charges, as the delegate,
+within the allowance the user approved. Every movement is recorded as an
+escrow transaction whose lifecycle is followed against the chain, and each
+confirmed one appends exactly one ledger entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pourtier.domain.errors import DomainError
+
+
+class ChainUnavailable(DomainError):
+    """The Solana node cannot be reached or answered nonsense: 503."""
+
+
+class ChainRejected(DomainError):
+    """The chain refused a transaction (simulation or execution failed): 502."""
+
+
+class TransactionType(StrEnum):
+    INITIALIZE = "initialize"
+    DEPOSIT = "deposit"
+    WITHDRAW = "withdraw"
+    SUBSCRIPTION_CHARGE = "subscription_charge"
+
+
+class TransactionStatus(StrEnum):
+    PREPARED = "prepared"  # built, waiting for the user's signature
+    PENDING = "pending"  # sent, not final yet
+    CONFIRMED = "confirmed"  # final on chain; ledger updated
+    FAILED = "failed"  # executed with an error, or rejected
+    EXPIRED = "expired"  # never signed/landed before its blockhash expired
+
+    @property
+    def is_final(self) -> bool:
+        return self in (self.CONFIRMED, self.FAILED, self.EXPIRED)
+
+
+LEDGER_SIGN = {
+    TransactionType.INITIALIZE: 0,
+    TransactionType.DEPOSIT: 1,
+    TransactionType.WITHDRAW: -1,
+    TransactionType.SUBSCRIPTION_CHARGE: -1,
+}
+
+
+@dataclass
+class EscrowTransaction:
+    user_id: uuid.UUID
+    wallet_address: str
+    type: TransactionType
+    amount: int
+    unsigned_transaction: bytes
+    last_valid_block_height: int
+    created_at: datetime
+    expires_at: datetime
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    status: TransactionStatus = TransactionStatus.PREPARED
+    signed_transaction: bytes | None = None
+    signature: str | None = None
+    submitted_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def ledger_delta(self) -> int:
+        return LEDGER_SIGN[self.type] * self.amount
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Append-only; one per confirmed transaction (unique in the database)."""
+
+    user_id: uuid.UUID
+    escrow_transaction_id: uuid.UUID
+    delta: int
+    created_at: datetime
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+# --- the chain port ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EscrowState:
+    address: str
+    exists: bool
+    balance: int
+    delegate: str | None
+    delegated_amount: int
+    mint: str
+
+
+@dataclass(frozen=True)
+class PreparedTransaction:
+    """An unsigned transaction (wire bytes, empty signatures) and its expiry."""
+
+    transaction: bytes
+    last_valid_block_height: int
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    transaction: bytes
+    signature: str
+    last_valid_block_height: int
+
+
+class Commitment(StrEnum):
+    UNKNOWN = "unknown"  # not seen by the node (yet, or never)
+    PROCESSED = "processed"
+    CONFIRMED = "confirmed"
+    FINALIZED = "finalized"
+    FAILED = "failed"  # landed with an error: final, nothing moved
+
+
+@dataclass(frozen=True)
+class SignatureState:
+    commitment: Commitment
+    error: str | None = None
+
+
+class Chain(Protocol):
+    """What Pourtier needs from Solana. Amounts are base units of the mint.
+
+    Network and node failures raise ChainUnavailable; a transaction the chain
+    refuses raises ChainRejected.
+    """
+
+    @property
+    def usdc_mint(self) -> str: ...
+
+    def escrow_address(self, wallet_address: str) -> str: ...
+
+    async def escrow_state(self, wallet_address: str) -> EscrowState: ...
+
+    async def wallet_usdc_balance(self, wallet_address: str) -> int: ...
+
+    async def prepare_initialize(
+        self, wallet_address: str, allowance: int
+    ) -> PreparedTransaction: ...
+
+    async def prepare_deposit(
+        self, wallet_address: str, amount: int
+    ) -> PreparedTransaction: ...
+
+    async def prepare_withdraw(
+        self, wallet_address: str, amount: int
+    ) -> PreparedTransaction: ...
+
+    def check_signed(self, prepared: bytes, signed: bytes, wallet_address: str) -> str:
+        """Return the signature if `signed` is exactly `prepared`, signed by the wallet.
+
+        Raises InvalidInput otherwise.
+        """
+        ...
+
+    async def sign_charge(self, wallet_address: str, amount: int) -> SignedTransaction:
+        """Escrow -> treasury, signed by the fee authority as delegate. Not sent."""
+        ...
+
+    async def send(self, transaction: bytes) -> None:
+        """Broadcast; sending the same bytes again is harmless."""
+        ...
+
+    async def signature_state(self, signature: str) -> SignatureState: ...
+
+    async def block_height(self) -> int: ...
+
+    async def health(self) -> str: ...
+
+
+# --- repository -----------------------------------------------------------------
+
+
+class EscrowRepository(Protocol):
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        """Serialise money movements of one user (row lock until commit)."""
+        ...
+
+    async def add(self, transaction: EscrowTransaction) -> None: ...
+
+    async def get(
+        self, transaction_id: uuid.UUID, *, for_update: bool = False
+    ) -> EscrowTransaction | None: ...
+
+    async def save(self, transaction: EscrowTransaction) -> None: ...
+
+    async def list_for_user(
+        self,
+        user_id: uuid.UUID,
+        type: TransactionType | None,
+        limit: int,
+        offset: int,
+    ) -> list[EscrowTransaction]: ...
+
+    async def claim_pending(self, limit: int) -> list[EscrowTransaction]:
+        """PENDING rows locked FOR UPDATE SKIP LOCKED: each goes to one worker."""
+        ...
+
+    async def expire_prepared(self, before: datetime) -> int: ...
+
+    async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
+        """False if this transaction already has its entry (credited once)."""
+        ...
+
+    async def ledger_balance(self, user_id: uuid.UUID) -> int: ...
+
+    async def pending_debits(self, user_id: uuid.UUID) -> int:
+        """Withdrawals and charges sent but not final: not spendable."""
+        ...

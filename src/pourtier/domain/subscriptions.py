@@ -1,0 +1,202 @@
+"""Basic/Pro subscriptions, paid per 30-day period from the user's escrow."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pourtier.domain.errors import DomainError
+
+
+class PaymentRequired(DomainError):
+    """Escrow balance or allowance is short of the price: 402."""
+
+
+class PlanName(StrEnum):
+    BASIC = "basic"
+    PRO = "pro"
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"  # first charge in flight; no access yet
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # renewal failed; access through the grace period
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+    @property
+    def is_live(self) -> bool:
+        return self in (self.PENDING, self.ACTIVE, self.PAST_DUE)
+
+
+class ChargeKind(StrEnum):
+    INITIAL = "initial"
+    RENEWAL = "renewal"
+    UPGRADE = "upgrade"
+
+
+class ChargeStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+PERIOD = timedelta(days=30)
+GRACE = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: PlanName
+    price: int
+    max_active_strategies: int | None
+    features: tuple[str, ...]
+    period: timedelta = PERIOD
+
+    @property
+    def rank(self) -> int:
+        return 0 if self.name is PlanName.BASIC else 1
+
+
+def default_plans(basic_price: int, pro_price: int) -> dict[PlanName, Plan]:
+    return {
+        PlanName.BASIC: Plan(
+            PlanName.BASIC, basic_price, 1, ("strategy_deployment", "basic_analytics")
+        ),
+        PlanName.PRO: Plan(
+            PlanName.PRO,
+            pro_price,
+            None,
+            (
+                "strategy_deployment",
+                "basic_analytics",
+                "unlimited_strategies",
+                "advanced_analytics",
+                "priority_execution",
+            ),
+        ),
+    }
+
+
+def prorated_upgrade(
+    from_plan: Plan,
+    to_plan: Plan,
+    period_start: datetime,
+    period_end: datetime,
+    now: datetime,
+) -> int:
+    """Price difference for the rest of the period, rounded up to a base unit."""
+    total = (period_end - period_start).total_seconds()
+    left = max(0.0, (period_end - now).total_seconds())
+    difference = to_plan.price - from_plan.price
+    if total <= 0 or difference <= 0:
+        return 0
+    numerator = difference * int(left * 1_000_000)
+    denominator = int(total * 1_000_000)
+    return -(-numerator // denominator)
+
+
+@dataclass
+class Subscription:
+    user_id: uuid.UUID
+    plan: PlanName
+    status: SubscriptionStatus
+    current_period_start: datetime
+    current_period_end: datetime
+    created_at: datetime
+    updated_at: datetime
+    auto_renew: bool = True
+    cancel_at_period_end: bool = False
+    scheduled_plan: PlanName | None = None
+    canceled_at: datetime | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def access_until(self) -> datetime:
+        """Judged by dates, so a late scheduler never grants or denies wrongly."""
+        if self.status in (SubscriptionStatus.PENDING, SubscriptionStatus.CANCELED):
+            return self.current_period_start
+        if self.status is SubscriptionStatus.EXPIRED:
+            return min(self.current_period_end, self.updated_at)
+        renewing = self.auto_renew and not self.cancel_at_period_end
+        return self.current_period_end + (GRACE if renewing else timedelta(0))
+
+    def has_access(self, now: datetime) -> bool:
+        return (
+            self.status
+            in (
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.PAST_DUE,
+            )
+            and now < self.access_until()
+        )
+
+
+@dataclass
+class SubscriptionCharge:
+    """One per subscription, kind and period: the database refuses a second."""
+
+    subscription_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: ChargeKind
+    period_start: datetime
+    amount: int
+    created_at: datetime
+    status: ChargeStatus = ChargeStatus.PENDING
+    escrow_transaction_id: uuid.UUID | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+class SubscriptionRepository(Protocol):
+    async def add(self, subscription: Subscription) -> None: ...
+
+    async def get(
+        self, subscription_id: uuid.UUID, *, for_update: bool = False
+    ) -> Subscription | None: ...
+
+    async def save(self, subscription: Subscription) -> None: ...
+
+    async def live_for_user(self, user_id: uuid.UUID) -> Subscription | None: ...
+
+    async def list_for_user(
+        self, user_id: uuid.UUID, status: SubscriptionStatus | None
+    ) -> list[Subscription]: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Subscription]:
+        """Live subscriptions whose period ended, FOR UPDATE SKIP LOCKED."""
+        ...
+
+    async def add_charge(self, charge: SubscriptionCharge) -> bool:
+        """False if this subscription already has a charge of this kind and period."""
+        ...
+
+    async def get_charge(
+        self, subscription_id: uuid.UUID, kind: ChargeKind, period_start: datetime
+    ) -> SubscriptionCharge | None: ...
+
+    async def charge_for_transaction(
+        self, escrow_transaction_id: uuid.UUID
+    ) -> SubscriptionCharge | None: ...
+
+    async def save_charge(self, charge: SubscriptionCharge) -> None: ...
+
+    async def count_active(self, now: datetime) -> int: ...
+
+    async def idempotent_response(
+        self, user_id: uuid.UUID, key: str
+    ) -> tuple[str, int, dict[str, Any]] | None:
+        """(request fingerprint, status, body) stored for this key, if any."""
+        ...
+
+    async def store_idempotent_response(
+        self,
+        user_id: uuid.UUID,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: dict[str, Any],
+    ) -> None: ...

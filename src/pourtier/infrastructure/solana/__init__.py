@@ -1,0 +1,1 @@
+"""Solana adapters: one escrow chain over two nodes (local LiteSVM, JSON-RPC)."""

@@ -1,0 +1,237 @@
+"""The escrow on any Solana node: derive, prepare, check signatures, charge.
+
+Everything here is the same for the local VM and a JSON-RPC node; only the
+`Node` underneath differs, so both adapters pass the same tests.
+"""
+
+from __future__ import annotations
+
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import (
+    CreateAccountWithSeedParams,
+    create_account_with_seed,
+)
+from solders.transaction import Transaction
+from spl.token.constants import TOKEN_PROGRAM_ID
+from spl.token.instructions import (
+    approve_checked,
+    create_idempotent_associated_token_account,
+    get_associated_token_address,
+    initialize_account,
+    transfer_checked,
+)
+from spl.token.models import (
+    ApproveCheckedParams,
+    InitializeAccountParams,
+    TransferCheckedParams,
+)
+
+from pourtier.domain.errors import InvalidInput
+from pourtier.domain.escrow import (
+    EscrowState,
+    PreparedTransaction,
+    SignatureState,
+    SignedTransaction,
+)
+from pourtier.domain.money import USDC_DECIMALS
+from pourtier.infrastructure.solana.node import Node
+from pourtier.infrastructure.solana.token_accounts import (
+    TOKEN_ACCOUNT_SIZE,
+    decode_token_account,
+)
+
+ESCROW_SEED = "pourtier-escrow-v1"
+MAX_TRANSACTION_BYTES = 1232
+
+
+def escrow_address(wallet: Pubkey) -> Pubkey:
+    """Anyone can derive it: System account-with-seed, base = the wallet."""
+    return Pubkey.create_with_seed(wallet, ESCROW_SEED, TOKEN_PROGRAM_ID)
+
+
+class SolanaEscrowChain:
+    def __init__(
+        self,
+        node: Node,
+        mint: Pubkey,
+        fee_authority: Keypair,
+        treasury: Pubkey,
+    ) -> None:
+        self.node = node
+        self._mint = mint
+        self._fee_authority = fee_authority
+        self._treasury = treasury
+
+    @property
+    def usdc_mint(self) -> str:
+        return str(self._mint)
+
+    @property
+    def fee_authority(self) -> str:
+        return str(self._fee_authority.pubkey())
+
+    def escrow_address(self, wallet_address: str) -> str:
+        return str(escrow_address(Pubkey.from_string(wallet_address)))
+
+    async def escrow_state(self, wallet_address: str) -> EscrowState:
+        address = escrow_address(Pubkey.from_string(wallet_address))
+        account = await self.node.get_account(address)
+        if account is None or account.owner != TOKEN_PROGRAM_ID:
+            return EscrowState(str(address), False, 0, None, 0, str(self._mint))
+        token = decode_token_account(bytes(account.data))
+        return EscrowState(
+            address=str(address),
+            exists=token.initialized,
+            balance=token.amount,
+            delegate=str(token.delegate) if token.delegate else None,
+            delegated_amount=token.delegated_amount,
+            mint=str(token.mint),
+        )
+
+    async def wallet_usdc_balance(self, wallet_address: str) -> int:
+        ata = get_associated_token_address(
+            Pubkey.from_string(wallet_address), self._mint
+        )
+        account = await self.node.get_account(ata)
+        if account is None:
+            return 0
+        return decode_token_account(bytes(account.data)).amount
+
+    async def _prepare(
+        self, wallet: Pubkey, instructions: list[Instruction]
+    ) -> PreparedTransaction:
+        blockhash, last_valid = await self.node.latest_blockhash()
+        message = Message.new_with_blockhash(instructions, wallet, blockhash)
+        return PreparedTransaction(bytes(Transaction.new_unsigned(message)), last_valid)
+
+    async def prepare_initialize(
+        self, wallet_address: str, allowance: int
+    ) -> PreparedTransaction:
+        wallet = Pubkey.from_string(wallet_address)
+        escrow = escrow_address(wallet)
+        rent = await self.node.minimum_balance(TOKEN_ACCOUNT_SIZE)
+        return await self._prepare(
+            wallet,
+            [
+                create_account_with_seed(
+                    CreateAccountWithSeedParams(
+                        from_pubkey=wallet,
+                        to_pubkey=escrow,
+                        base=wallet,
+                        seed=ESCROW_SEED,
+                        lamports=rent,
+                        space=TOKEN_ACCOUNT_SIZE,
+                        owner=TOKEN_PROGRAM_ID,
+                    )
+                ),
+                initialize_account(
+                    InitializeAccountParams(
+                        program_id=TOKEN_PROGRAM_ID,
+                        account=escrow,
+                        mint=self._mint,
+                        owner=wallet,
+                    )
+                ),
+                approve_checked(
+                    ApproveCheckedParams(
+                        program_id=TOKEN_PROGRAM_ID,
+                        source=escrow,
+                        mint=self._mint,
+                        delegate=self._fee_authority.pubkey(),
+                        owner=wallet,
+                        amount=allowance,
+                        decimals=USDC_DECIMALS,
+                    )
+                ),
+            ],
+        )
+
+    def _transfer(
+        self, source: Pubkey, dest: Pubkey, owner: Pubkey, amount: int
+    ) -> Instruction:
+        return transfer_checked(
+            TransferCheckedParams(
+                program_id=TOKEN_PROGRAM_ID,
+                source=source,
+                mint=self._mint,
+                dest=dest,
+                owner=owner,
+                amount=amount,
+                decimals=USDC_DECIMALS,
+            )
+        )
+
+    async def prepare_deposit(
+        self, wallet_address: str, amount: int
+    ) -> PreparedTransaction:
+        wallet = Pubkey.from_string(wallet_address)
+        source = get_associated_token_address(wallet, self._mint)
+        return await self._prepare(
+            wallet, [self._transfer(source, escrow_address(wallet), wallet, amount)]
+        )
+
+    async def prepare_withdraw(
+        self, wallet_address: str, amount: int
+    ) -> PreparedTransaction:
+        wallet = Pubkey.from_string(wallet_address)
+        dest = get_associated_token_address(wallet, self._mint)
+        return await self._prepare(
+            wallet,
+            [
+                create_idempotent_associated_token_account(wallet, wallet, self._mint),
+                self._transfer(escrow_address(wallet), dest, wallet, amount),
+            ],
+        )
+
+    def check_signed(self, prepared: bytes, signed: bytes, wallet_address: str) -> str:
+        if len(signed) > MAX_TRANSACTION_BYTES:
+            raise InvalidInput("signed_transaction is too large")
+        try:
+            transaction = Transaction.from_bytes(signed)
+        except ValueError:
+            raise InvalidInput(
+                "signed_transaction is not a Solana transaction"
+            ) from None
+        expected = Transaction.from_bytes(prepared).message
+        if bytes(transaction.message) != bytes(expected):
+            raise InvalidInput("signed_transaction is not the prepared transaction")
+        wallet = Pubkey.from_string(wallet_address)
+        signatures = transaction.signatures
+        keys = transaction.message.account_keys
+        if len(signatures) != 1 or keys[0] != wallet:
+            raise InvalidInput("signed_transaction must be signed by the wallet only")
+        signature = signatures[0]
+        if not signature.verify(wallet, bytes(transaction.message)):
+            raise InvalidInput("signed_transaction has an invalid signature")
+        return str(signature)
+
+    async def sign_charge(self, wallet_address: str, amount: int) -> SignedTransaction:
+        wallet = Pubkey.from_string(wallet_address)
+        authority = self._fee_authority
+        blockhash, last_valid = await self.node.latest_blockhash()
+        instruction = self._transfer(
+            escrow_address(wallet), self._treasury, authority.pubkey(), amount
+        )
+        message = Message.new_with_blockhash(
+            [instruction], authority.pubkey(), blockhash
+        )
+        transaction = Transaction([authority], message, blockhash)
+        return SignedTransaction(
+            bytes(transaction), str(transaction.signatures[0]), last_valid
+        )
+
+    async def send(self, transaction: bytes) -> None:
+        await self.node.send_raw(transaction)
+
+    async def signature_state(self, signature: str) -> SignatureState:
+        return await self.node.signature_state(Signature.from_string(signature))
+
+    async def block_height(self) -> int:
+        return await self.node.block_height()
+
+    async def health(self) -> str:
+        return await self.node.health()

@@ -1,0 +1,291 @@
+"""The local chain: LiteSVM in process, running the real System and SPL Token
+programs, with its accounts kept in the data directory across restarts.
+
+Only one process may own a local chain; deployments with several processes
+use a JSON-RPC node instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import CreateAccountParams, create_account
+from solders.transaction import Transaction
+from solders.transaction_metadata import FailedTransactionMetadata
+from spl.token.constants import TOKEN_PROGRAM_ID
+from spl.token.instructions import (
+    create_idempotent_associated_token_account,
+    get_associated_token_address,
+    initialize_mint,
+    mint_to,
+)
+from spl.token.models import InitializeMintParams, MintToParams
+
+from pourtier.domain.escrow import (
+    ChainRejected,
+    Commitment,
+    SignatureState,
+)
+from pourtier.domain.money import USDC_DECIMALS
+from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
+from pourtier.infrastructure.solana.token_accounts import MINT_SIZE
+
+BLOCKHASH_VALIDITY = 150
+LAMPORTS_PER_SOL = 1_000_000_000
+FEE_PAYER_FLOAT = 10 * LAMPORTS_PER_SOL
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class LiteSvmNode:
+    """A Node over LiteSVM; each accepted transaction is one block."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.svm = LiteSVM()
+        self._state_dir = state_dir
+        self._height = 0
+        self._results: dict[str, SignatureState] = {}
+        self._known: set[Pubkey] = set()
+        self.available = True
+        if state_dir is not None:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    # --- persistence ---------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path | None:
+        return self._state_dir / "accounts.json" if self._state_dir else None
+
+    def _load(self) -> None:
+        path = self._state_file
+        if path is None or not path.exists():
+            return
+        state = json.loads(path.read_text())
+        self._height = state["height"]
+        for address, raw in state["accounts"].items():
+            pubkey = Pubkey.from_string(address)
+            self.svm.set_account(
+                pubkey,
+                Account(
+                    lamports=raw["lamports"],
+                    data=base64.b64decode(raw["data"]),
+                    owner=Pubkey.from_string(raw["owner"]),
+                    executable=raw["executable"],
+                    rent_epoch=raw["rent_epoch"],
+                ),
+            )
+            self._known.add(pubkey)
+        self._results = {
+            sig: SignatureState(Commitment(v["commitment"]), v.get("error"))
+            for sig, v in state["results"].items()
+        }
+
+    def save(self) -> None:
+        path = self._state_file
+        if path is None:
+            return
+        accounts: dict[str, Any] = {}
+        for pubkey in self._known:
+            account = self.svm.get_account(pubkey)
+            if account is None:
+                continue
+            accounts[str(pubkey)] = {
+                "lamports": account.lamports,
+                "data": base64.b64encode(bytes(account.data)).decode(),
+                "owner": str(account.owner),
+                "executable": account.executable,
+                "rent_epoch": account.rent_epoch,
+            }
+        results = {
+            sig: {"commitment": s.commitment.value, "error": s.error}
+            for sig, s in self._results.items()
+        }
+        _write_atomically(
+            path,
+            json.dumps(
+                {"height": self._height, "accounts": accounts, "results": results}
+            ),
+        )
+
+    def track(self, *pubkeys: Pubkey) -> None:
+        self._known.update(pubkeys)
+
+    # --- the Node protocol ---------------------------------------------------
+
+    async def latest_blockhash(self) -> tuple[Hash, int]:
+        return self.svm.latest_blockhash(), self._height + BLOCKHASH_VALIDITY
+
+    async def get_account(self, address: Pubkey) -> Account | None:
+        return self.svm.get_account(address)
+
+    async def minimum_balance(self, size: int) -> int:
+        return int(self.svm.minimum_balance_for_rent_exemption(size))
+
+    async def send_raw(self, transaction: bytes) -> None:
+        self.submit(transaction)
+
+    def submit(self, transaction: bytes) -> SignatureState:
+        try:
+            parsed = Transaction.from_bytes(transaction)
+        except ValueError:
+            raise ChainRejected("transaction bytes are malformed") from None
+        signature = str(parsed.signatures[0])
+        known = self._results.get(signature)
+        if known is not None:
+            return known
+        result = self.svm.send_transaction(parsed)
+        if isinstance(result, FailedTransactionMetadata):
+            state = SignatureState(Commitment.FAILED, str(result.err()))
+        else:
+            state = SignatureState(Commitment.FINALIZED)
+            self._height += 1
+            self.track(*parsed.message.account_keys)
+        self._results[signature] = state
+        self.save()
+        return state
+
+    async def signature_state(self, signature: Signature) -> SignatureState:
+        return self._results.get(str(signature), SignatureState(Commitment.UNKNOWN))
+
+    async def block_height(self) -> int:
+        return self._height
+
+    async def health(self) -> str:
+        return "litesvm"
+
+
+class LocalChain:
+    """Bootstraps a test USDC mint, treasury and fee authority; hands out funds."""
+
+    def __init__(self, node: LiteSvmNode, keys: dict[str, Keypair]) -> None:
+        self.node = node
+        self.keys = keys
+        self.mint = keys["mint"].pubkey()
+        self.treasury = get_associated_token_address(
+            keys["treasury"].pubkey(), self.mint
+        )
+
+    @classmethod
+    def open(
+        cls, state_dir: Path | None, fee_authority: Keypair | None = None
+    ) -> LocalChain:
+        node = LiteSvmNode(state_dir)
+        keys = _load_or_create_keys(state_dir, fee_authority)
+        chain = cls(node, keys)
+        if node.svm.get_account(chain.mint) is None:
+            chain._bootstrap()
+        return chain
+
+    def escrow_chain(self) -> SolanaEscrowChain:
+        return SolanaEscrowChain(
+            self.node, self.mint, self.keys["fee_authority"], self.treasury
+        )
+
+    def _send(self, signers: list[Keypair], instructions: list[Any]) -> None:
+        payer = signers[0]
+        blockhash = self.node.svm.latest_blockhash()
+        message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash)
+        state = self.node.submit(bytes(Transaction(signers, message, blockhash)))
+        if state.commitment is not Commitment.FINALIZED:
+            raise ChainRejected(f"local chain set-up failed: {state.error}")
+
+    def _airdrop(self, pubkey: Pubkey, lamports: int) -> None:
+        self.node.svm.airdrop(pubkey, lamports)
+        self.node.track(pubkey)
+
+    def _bootstrap(self) -> None:
+        authority = self.keys["mint_authority"]
+        self._airdrop(authority.pubkey(), FEE_PAYER_FLOAT)
+        self._airdrop(self.keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
+        rent = self.node.svm.minimum_balance_for_rent_exemption(MINT_SIZE)
+        self._send(
+            [authority, self.keys["mint"]],
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=authority.pubkey(),
+                        to_pubkey=self.mint,
+                        lamports=rent,
+                        space=MINT_SIZE,
+                        owner=TOKEN_PROGRAM_ID,
+                    )
+                ),
+                initialize_mint(
+                    InitializeMintParams(
+                        decimals=USDC_DECIMALS,
+                        program_id=TOKEN_PROGRAM_ID,
+                        mint=self.mint,
+                        mint_authority=authority.pubkey(),
+                    )
+                ),
+                create_idempotent_associated_token_account(
+                    authority.pubkey(), self.keys["treasury"].pubkey(), self.mint
+                ),
+            ],
+        )
+
+    def faucet(self, wallet: Pubkey, usdc_units: int, lamports: int) -> None:
+        """Fund a wallet with SOL for fees and test USDC in its token account."""
+        if lamports:
+            self._airdrop(wallet, lamports)
+        if usdc_units:
+            authority = self.keys["mint_authority"]
+            ata = get_associated_token_address(wallet, self.mint)
+            self._send(
+                [authority],
+                [
+                    create_idempotent_associated_token_account(
+                        authority.pubkey(), wallet, self.mint
+                    ),
+                    mint_to(
+                        MintToParams(
+                            program_id=TOKEN_PROGRAM_ID,
+                            mint=self.mint,
+                            dest=ata,
+                            mint_authority=authority.pubkey(),
+                            amount=usdc_units,
+                        )
+                    ),
+                ],
+            )
+        self.node.save()
+
+
+KEY_NAMES = ("mint", "mint_authority", "treasury", "fee_authority")
+
+
+def _load_or_create_keys(
+    state_dir: Path | None, fee_authority: Keypair | None
+) -> dict[str, Keypair]:
+    path = state_dir / "keys.json" if state_dir else None
+    stored: dict[str, str] = {}
+    if path is not None and path.exists():
+        stored = json.loads(path.read_text())
+    keys = {
+        name: Keypair.from_base58_string(stored[name]) if name in stored else Keypair()
+        for name in KEY_NAMES
+    }
+    if fee_authority is not None:
+        keys["fee_authority"] = fee_authority
+    if path is not None and not stored:
+        path.touch(mode=0o600)
+        _write_atomically(
+            path, json.dumps({name: str(key) for name, key in keys.items()})
+        )
+    return keys
