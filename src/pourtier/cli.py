@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -81,6 +82,43 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run each worker one pass, then exit.")
+    ] = False,
+) -> None:
+    """Run the background workers (chain follower, renewals) without the API.
+
+    Any number of these, beside API processes started with RUN_WORKERS=false,
+    share the work through PostgreSQL row locks.
+    """
+
+    async def work(container: Container) -> int:
+        if container.local_chain is not None and not once:
+            errors.print(
+                "[yellow]warning:[/yellow] the local chain belongs to one process; "
+                "with SOLANA_RPC_URL unset, run the workers inside the API instead"
+            )
+        if once:
+            return sum([await run() for run in container.workers])
+        main = asyncio.current_task()
+        if main is not None:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, main.cancel)
+        console.print(f"running {len(container.workers)} worker(s); Ctrl-C stops")
+        try:
+            await container.run_workers()
+        except asyncio.CancelledError:
+            console.print("workers stopped")
+        return 0
+
+    done = _with_container(work)
+    if once:
+        console.print(f"one pass done: {done} item(s) processed")
 
 
 @db_app.command("upgrade")

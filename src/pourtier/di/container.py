@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -10,14 +11,22 @@ from pathlib import Path
 import structlog
 from redis.asyncio import Redis
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pourtier.application.auth import AuthUseCases
 from pourtier.application.common import Clock, utc_now
+from pourtier.application.escrow import EscrowUseCases
+from pourtier.application.escrow_follower import EscrowFollower
 from pourtier.application.legal import LegalUseCases
+from pourtier.application.subscription_charges import ChargeSettlement
+from pourtier.application.subscription_renewals import SubscriptionRenewals
+from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
 from pourtier.config import Settings
 from pourtier.domain.auth import SignInPolicy
+from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
+from pourtier.domain.subscriptions import default_plans
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
 from pourtier.infrastructure.auth.secrets_store import resolve_jwt_secret
 from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
@@ -39,9 +48,30 @@ from pourtier.infrastructure.persistence.database import (
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.rpc import RpcNode
 
 log = structlog.get_logger(__name__)
 HOUSEKEEPING_INTERVAL_SECONDS = 600
+WORKER_INTERVAL_SECONDS = 1.0
+ALLOWANCE_MONTHS = 12
+
+Worker = Callable[[], Awaitable[int]]
+"""One pass of background work; returns how much it did. State is in the DB."""
+
+
+async def run_worker(worker: Worker, interval: float = WORKER_INTERVAL_SECONDS) -> None:
+    """Run a worker's passes forever; a failing pass is logged and retried."""
+    name = getattr(worker, "__qualname__", repr(worker))
+    while True:
+        try:
+            done = await worker()
+            if done:
+                log.debug("worker pass", worker=name, done=done)
+        except Exception:
+            log.warning("worker pass failed; will retry", worker=name, exc_info=True)
+        await asyncio.sleep(interval)
+
+
 GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
 
 
@@ -57,7 +87,11 @@ class Container:
     redis: Redis | None
     chain: SolanaEscrowChain
     local_chain: LocalChain | None
+    escrow: EscrowUseCases
+    subscriptions: SubscriptionUseCases
+    renewals: SubscriptionRenewals
     health_checks: dict[str, Check] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -68,6 +102,14 @@ class Container:
             if seeded:
                 log.info("seeded initial legal documents", count=len(seeded))
         self._background.append(asyncio.create_task(self._housekeeping()))
+        if self.settings.RUN_WORKERS:
+            self._background.extend(
+                asyncio.create_task(run_worker(worker)) for worker in self.workers
+            )
+
+    async def run_workers(self) -> None:
+        """The background workers without the API (`pourtier worker`)."""
+        await asyncio.gather(*(run_worker(worker) for worker in self.workers))
 
     async def _housekeeping(self) -> None:
         """Periodic clean-up that no request should pay for."""
@@ -87,6 +129,8 @@ class Container:
         self._background.clear()
         if self.redis is not None:
             await self.redis.aclose()
+        if isinstance(self.chain.node, RpcNode):
+            await self.chain.node.close()
         await self.engine.dispose()
 
     async def health(self) -> HealthReport:
@@ -105,10 +149,14 @@ class Container:
                 users = await uow.sessions.count_users_with_live_sessions(
                     self.auth.clock()
                 )
+                subscribed = await uow.subscriptions.count_active(
+                    self.auth.clock(), self.subscriptions.grace
+                )
         except Exception:
             log.warning("could not refresh gauges; keeping last values", exc_info=True)
         else:
             self.metrics.users_active.set(users)
+            self.metrics.subscriptions_active.set(subscribed)
         pool = self.engine.pool
         self.metrics.db_pool_size.labels("size").set(self.settings.DATABASE_POOL_SIZE)
         checked_out = getattr(pool, "checkedout", None)
@@ -127,10 +175,33 @@ def fee_authority(settings: Settings) -> Keypair | None:
     return Keypair.from_base58_string(secret.get_secret_value()) if secret else None
 
 
+def _address(name: str, value: str) -> Pubkey:
+    try:
+        return Pubkey.from_string(value)
+    except ValueError:
+        raise ValueError(f"{name} is not a Solana address") from None
+
+
 def build_chain(settings: Settings) -> tuple[SolanaEscrowChain, LocalChain | None]:
     """JSON-RPC when SOLANA_RPC_URL is set, else the local in-process VM."""
     if settings.SOLANA_RPC_URL:
-        raise NotImplementedError("the JSON-RPC adapter is wired in by its module")
+        authority = fee_authority(settings)
+        mint, treasury = settings.USDC_MINT, settings.TREASURY_TOKEN_ACCOUNT
+        if authority is None or not mint or not treasury:
+            required = {
+                "FEE_AUTHORITY_KEYPAIR": authority,
+                "USDC_MINT": mint,
+                "TREASURY_TOKEN_ACCOUNT": treasury,
+            }
+            missing = ", ".join(name for name, value in required.items() if not value)
+            raise ValueError(f"SOLANA_RPC_URL is set, so {missing} must be set too")
+        chain = SolanaEscrowChain(
+            RpcNode(settings.SOLANA_RPC_URL),
+            mint=_address("USDC_MINT", mint),
+            fee_authority=authority,
+            treasury=_address("TREASURY_TOKEN_ACCOUNT", treasury),
+        )
+        return chain, None
     local = LocalChain.open(
         Path(settings.POURTIER_DATA_DIR) / "chain", fee_authority(settings)
     )
@@ -172,7 +243,26 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
     redis_url = settings.redis_url
     redis = Redis.from_url(redis_url) if redis_url else None
     chain, local_chain = build_chain(settings)
-    return Container(
+    follower = EscrowFollower(uow=uow, chain=chain, clock=clock)
+    escrow = EscrowUseCases(
+        uow=uow,
+        chain=chain,
+        clock=clock,
+        follower=follower,
+        prepared_ttl=timedelta(seconds=settings.PREPARED_TRANSACTION_TTL_SECONDS),
+        default_allowance=int(
+            settings.PRO_PRICE_USDC * UNITS_PER_USDC * ALLOWANCE_MONTHS
+        ),
+    )
+    plans = default_plans(
+        parse_usdc(str(settings.BASIC_PRICE_USDC), "BASIC_PRICE_USDC"),
+        parse_usdc(str(settings.PRO_PRICE_USDC), "PRO_PRICE_USDC"),
+    )
+    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    follower.settlement_hooks.append(
+        ChargeSettlement(clock=clock, plans=plans, grace=grace)
+    )
+    container = Container(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -190,9 +280,30 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         redis=redis,
         chain=chain,
         local_chain=local_chain,
+        escrow=escrow,
+        subscriptions=SubscriptionUseCases(
+            uow=uow,
+            chain=chain,
+            clock=clock,
+            follow=follower.follow_one,
+            plans=plans,
+            grace=grace,
+            confirm_timeout_seconds=settings.CHAIN_CONFIRM_TIMEOUT_SECONDS,
+        ),
+        renewals=SubscriptionRenewals(
+            uow=uow,
+            chain=chain,
+            clock=clock,
+            follow=follower.follow_one,
+            plans=plans,
+            grace=grace,
+        ),
         health_checks={
             "database": database_check(engine),
             "cache": redis_check(redis),
             "chain": chain.health,
         },
     )
+    container.workers.append(follower.run_once)
+    container.workers.append(container.renewals.run_once)
+    return container

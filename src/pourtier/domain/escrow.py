@@ -10,6 +10,7 @@ confirmed one appends exactly one ledger entry.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -139,6 +140,11 @@ class Chain(Protocol):
     @property
     def usdc_mint(self) -> str: ...
 
+    @property
+    def fee_authority(self) -> str:
+        """The delegate the user approves; it signs subscription charges."""
+        ...
+
     def escrow_address(self, wallet_address: str) -> str: ...
 
     async def escrow_state(self, wallet_address: str) -> EscrowState: ...
@@ -193,6 +199,8 @@ class EscrowRepository(Protocol):
         self, transaction_id: uuid.UUID, *, for_update: bool = False
     ) -> EscrowTransaction | None: ...
 
+    async def get_by_signature(self, signature: str) -> EscrowTransaction | None: ...
+
     async def save(self, transaction: EscrowTransaction) -> None: ...
 
     async def list_for_user(
@@ -203,8 +211,13 @@ class EscrowRepository(Protocol):
         offset: int,
     ) -> list[EscrowTransaction]: ...
 
-    async def claim_pending(self, limit: int) -> list[EscrowTransaction]:
-        """PENDING rows locked FOR UPDATE SKIP LOCKED: each goes to one worker."""
+    async def claim_pending(
+        self, limit: int, exclude: Collection[uuid.UUID] = ()
+    ) -> list[EscrowTransaction]:
+        """PENDING rows locked FOR UPDATE SKIP LOCKED: each goes to one worker.
+
+        `exclude` names rows this worker has already looked at in this pass.
+        """
         ...
 
     async def expire_prepared(self, before: datetime) -> int: ...
@@ -217,4 +230,8 @@ class EscrowRepository(Protocol):
 
     async def pending_debits(self, user_id: uuid.UUID) -> int:
         """Withdrawals and charges sent but not final: not spendable."""
+        ...
+
+    async def has_pending(self, user_id: uuid.UUID, type: TransactionType) -> bool:
+        """A transaction of this type signed and sent but not final yet."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -46,6 +47,7 @@ class ChargeStatus(StrEnum):
 
 PERIOD = timedelta(days=30)
 GRACE = timedelta(days=3)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,17 @@ def prorated_upgrade(
     period_end: datetime,
     now: datetime,
 ) -> int:
-    """Price difference for the rest of the period, rounded up to a base unit."""
-    total = (period_end - period_start).total_seconds()
-    left = max(0.0, (period_end - now).total_seconds())
+    """Price difference for the rest of the period, rounded up to a base unit.
+
+    Exact integer arithmetic on microseconds; `now` before the period counts
+    as its start, after it as its end.
+    """
+    total = (period_end - period_start) // _MICROSECOND
+    left = min(total, max(0, (period_end - now) // _MICROSECOND))
     difference = to_plan.price - from_plan.price
     if total <= 0 or difference <= 0:
         return 0
-    numerator = difference * int(left * 1_000_000)
-    denominator = int(total * 1_000_000)
-    return -(-numerator // denominator)
+    return -(-(difference * left) // total)
 
 
 @dataclass
@@ -114,24 +118,20 @@ class Subscription:
     canceled_at: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
-    def access_until(self) -> datetime:
+    def access_until(self, grace: timedelta = GRACE) -> datetime:
         """Judged by dates, so a late scheduler never grants or denies wrongly."""
         if self.status in (SubscriptionStatus.PENDING, SubscriptionStatus.CANCELED):
             return self.current_period_start
         if self.status is SubscriptionStatus.EXPIRED:
             return min(self.current_period_end, self.updated_at)
         renewing = self.auto_renew and not self.cancel_at_period_end
-        return self.current_period_end + (GRACE if renewing else timedelta(0))
+        return self.current_period_end + (grace if renewing else timedelta(0))
 
-    def has_access(self, now: datetime) -> bool:
-        return (
-            self.status
-            in (
-                SubscriptionStatus.ACTIVE,
-                SubscriptionStatus.PAST_DUE,
-            )
-            and now < self.access_until()
-        )
+    def has_access(self, now: datetime, grace: timedelta = GRACE) -> bool:
+        return self.status in (
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PAST_DUE,
+        ) and now < self.access_until(grace)
 
 
 @dataclass
@@ -166,8 +166,17 @@ class SubscriptionRepository(Protocol):
         self, user_id: uuid.UUID, status: SubscriptionStatus | None
     ) -> list[Subscription]: ...
 
-    async def claim_due(self, now: datetime, limit: int) -> list[Subscription]:
-        """Live subscriptions whose period ended, FOR UPDATE SKIP LOCKED."""
+    async def claim_due(
+        self, now: datetime, limit: int, exclude: Collection[uuid.UUID] = ()
+    ) -> list[Subscription]:
+        """Live subscriptions whose period ended, FOR UPDATE SKIP LOCKED.
+
+        Skipped: those whose renewal for that period is in flight, confirmed,
+        or failed with its next attempt still ahead. The owner's user row is
+        locked too (skipping users locked elsewhere), so the caller holds the
+        same lock `EscrowRepository.lock_user` takes, without ever waiting.
+        `exclude` names rows this worker has already looked at in this pass.
+        """
         ...
 
     async def add_charge(self, charge: SubscriptionCharge) -> bool:
@@ -175,16 +184,33 @@ class SubscriptionRepository(Protocol):
         ...
 
     async def get_charge(
-        self, subscription_id: uuid.UUID, kind: ChargeKind, period_start: datetime
+        self,
+        subscription_id: uuid.UUID,
+        kind: ChargeKind,
+        period_start: datetime,
+        *,
+        for_update: bool = False,
     ) -> SubscriptionCharge | None: ...
 
     async def charge_for_transaction(
-        self, escrow_transaction_id: uuid.UUID
+        self, escrow_transaction_id: uuid.UUID, *, for_update: bool = False
     ) -> SubscriptionCharge | None: ...
 
     async def save_charge(self, charge: SubscriptionCharge) -> None: ...
 
-    async def count_active(self, now: datetime) -> int: ...
+    async def count_active(self, now: datetime, grace: timedelta = GRACE) -> int:
+        """Live subscriptions whose access has not ended by the dates."""
+        ...
+
+    async def pending_charge_total(self, user_id: uuid.UUID) -> int:
+        """Charges in flight: the allowance they will use is not spendable."""
+        ...
+
+    async def charge_signatures(
+        self, subscription_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        """Signature of each subscription's latest charge not failed or expired."""
+        ...
 
     async def idempotent_response(
         self, user_id: uuid.UUID, key: str

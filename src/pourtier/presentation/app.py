@@ -12,12 +12,21 @@ from pourtier import __version__
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.monitoring.logging import configure_logging
-from pourtier.presentation.deps import current_auth
+from pourtier.presentation.deps import current_auth, require_compliance
 from pourtier.presentation.errors import install_error_handlers
 from pourtier.presentation.middleware import RequestContextMiddleware
-from pourtier.presentation.routes import auth, legal, ops, users
+from pourtier.presentation.routes import (
+    auth,
+    dev,
+    escrow,
+    legal,
+    ops,
+    subscriptions,
+    users,
+)
 
 AUTHENTICATED = [Depends(current_auth)]
+COMPLIANT = [Depends(require_compliance)]
 
 
 def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI:
@@ -46,11 +55,21 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     app.include_router(legal.public_router)
     app.include_router(legal.router, dependencies=AUTHENTICATED)
     app.include_router(users.router, dependencies=AUTHENTICATED)
+    app.include_router(escrow.router, dependencies=COMPLIANT)
+    app.include_router(subscriptions.public_router)
+    app.include_router(subscriptions.router, dependencies=COMPLIANT)
+    if dev.enabled(container):
+        app.include_router(dev.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=container.settings.CORS_ORIGINS,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-Request-ID",
+            "Idempotency-Key",
+        ],
         expose_headers=["X-Request-ID"],
     )
     app.add_middleware(RequestContextMiddleware, metrics=container.metrics)

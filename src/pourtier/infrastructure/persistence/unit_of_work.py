@@ -11,7 +11,11 @@ from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
 )
+from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
+from pourtier.infrastructure.persistence.subscriptions import (
+    SqlSubscriptionRepository,
+)
 from pourtier.infrastructure.persistence.users import SqlUserRepository
 
 
@@ -20,6 +24,8 @@ class SqlUnitOfWork:
     legal: SqlLegalRepository
     nonces: SqlNonceRepository
     sessions: SqlSessionRepository
+    subscriptions: SqlSubscriptionRepository
+    escrow: SqlEscrowRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -30,6 +36,8 @@ class SqlUnitOfWork:
         self.legal = SqlLegalRepository(self._session)
         self.nonces = SqlNonceRepository(self._session)
         self.sessions = SqlSessionRepository(self._session)
+        self.subscriptions = SqlSubscriptionRepository(self._session)
+        self.escrow = SqlEscrowRepository(self._session)
         return self
 
     async def __aexit__(

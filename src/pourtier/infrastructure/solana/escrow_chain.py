@@ -196,6 +196,8 @@ class SolanaEscrowChain:
             raise InvalidInput(
                 "signed_transaction is not a Solana transaction"
             ) from None
+        if bytes(transaction) != signed:  # the parser ignores trailing bytes
+            raise InvalidInput("signed_transaction is not a Solana transaction")
         expected = Transaction.from_bytes(prepared).message
         if bytes(transaction.message) != bytes(expected):
             raise InvalidInput("signed_transaction is not the prepared transaction")

@@ -1,6 +1,11 @@
 """The local chain: LiteSVM in process, running the real System and SPL Token
 programs, with its accounts kept in the data directory across restarts.
 
+Every executed transaction is one block: the block height goes up by one and
+a fresh random blockhash is issued, valid for BLOCKHASH_VALIDITY blocks, as on
+a real cluster. (LiteSVM's own blockhash never changes by itself, so two
+transactions with the same instructions would otherwise share a signature.)
+
 Only one process may own a local chain; deployments with several processes
 use a JSON-RPC node instead.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,7 @@ from pourtier.domain.escrow import (
 )
 from pourtier.domain.money import USDC_DECIMALS
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
+from pourtier.infrastructure.solana.rpc import transaction_error_text
 from pourtier.infrastructure.solana.token_accounts import MINT_SIZE
 
 BLOCKHASH_VALIDITY = 150
@@ -46,25 +53,42 @@ LAMPORTS_PER_SOL = 1_000_000_000
 FEE_PAYER_FLOAT = 10 * LAMPORTS_PER_SOL
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a sibling file with `mode` from the start, then rename it in place."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # the file may have existed with other permissions
+        with os.fdopen(fd, "w") as file:
+            fd = -1
+            file.write(text)
+    finally:
+        if fd != -1:
+            os.close(fd)
     os.replace(tmp, path)
+
+
+def _fresh_blockhash() -> Hash:
+    return Hash(secrets.token_bytes(32))
 
 
 class LiteSvmNode:
     """A Node over LiteSVM; each accepted transaction is one block."""
 
     def __init__(self, state_dir: Path | None = None) -> None:
-        self.svm = LiteSVM()
+        # Blockhashes are ours (see the module docstring), so LiteSVM's check is off.
+        self.svm = LiteSVM().with_blockhash_check(False)
         self._state_dir = state_dir
         self._height = 0
         self._results: dict[str, SignatureState] = {}
         self._known: set[Pubkey] = set()
+        self._blockhashes: dict[str, int] = {}  # blockhash -> last valid height
         self.available = True
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._load()
+        self._blockhash = _fresh_blockhash()
+        self._blockhashes[str(self._blockhash)] = self._height + BLOCKHASH_VALIDITY
 
     # --- persistence ---------------------------------------------------------
 
@@ -95,6 +119,7 @@ class LiteSvmNode:
             sig: SignatureState(Commitment(v["commitment"]), v.get("error"))
             for sig, v in state["results"].items()
         }
+        self._blockhashes = dict(state.get("blockhashes", {}))
 
     def save(self) -> None:
         path = self._state_file
@@ -119,17 +144,49 @@ class LiteSvmNode:
         _write_atomically(
             path,
             json.dumps(
-                {"height": self._height, "accounts": accounts, "results": results}
+                {
+                    "height": self._height,
+                    "accounts": accounts,
+                    "results": results,
+                    "blockhashes": self._blockhashes,
+                }
             ),
         )
 
     def track(self, *pubkeys: Pubkey) -> None:
         self._known.update(pubkeys)
 
+    # --- blocks --------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    def current_blockhash(self) -> tuple[Hash, int]:
+        """(blockhash, last block height at which it is still valid)."""
+        return self._blockhash, self._blockhashes[str(self._blockhash)]
+
+    def advance_blocks(self, count: int = 1) -> None:
+        """Produce `count` blocks (empty ones, when called directly)."""
+        self._height += count
+        self._blockhash = _fresh_blockhash()
+        self._blockhashes[str(self._blockhash)] = self._height + BLOCKHASH_VALIDITY
+        self._blockhashes = {
+            h: last for h, last in self._blockhashes.items() if last >= self._height
+        }
+
+    def blockhash_valid(self, blockhash: Hash) -> bool:
+        last_valid = self._blockhashes.get(str(blockhash))
+        return last_valid is not None and self._height <= last_valid
+
+    def known(self, signature: str) -> SignatureState | None:
+        """The outcome of an executed transaction, None if never executed."""
+        return self._results.get(signature)
+
     # --- the Node protocol ---------------------------------------------------
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
-        return self.svm.latest_blockhash(), self._height + BLOCKHASH_VALIDITY
+        return self.current_blockhash()
 
     async def get_account(self, address: Pubkey) -> Account | None:
         return self.svm.get_account(address)
@@ -141,6 +198,12 @@ class LiteSvmNode:
         self.submit(transaction)
 
     def submit(self, transaction: bytes) -> SignatureState:
+        """Execute now; the same bytes again return the first outcome.
+
+        Raises ChainRejected for bytes that are not a transaction and for an
+        expired or unknown blockhash (a real node refuses those at preflight).
+        Execution errors are recorded: signature_state shows them as FAILED.
+        """
         try:
             parsed = Transaction.from_bytes(transaction)
         except ValueError:
@@ -149,14 +212,20 @@ class LiteSvmNode:
         known = self._results.get(signature)
         if known is not None:
             return known
+        if not self.blockhash_valid(parsed.message.recent_blockhash):
+            raise ChainRejected(
+                "the transaction expired: its blockhash is no longer valid"
+            )
         result = self.svm.send_transaction(parsed)
         if isinstance(result, FailedTransactionMetadata):
-            state = SignatureState(Commitment.FAILED, str(result.err()))
+            state = SignatureState(
+                Commitment.FAILED, transaction_error_text(result.err())
+            )
         else:
             state = SignatureState(Commitment.FINALIZED)
-            self._height += 1
             self.track(*parsed.message.account_keys)
         self._results[signature] = state
+        self.advance_blocks(1)
         self.save()
         return state
 
@@ -190,6 +259,10 @@ class LocalChain:
         chain = cls(node, keys)
         if node.svm.get_account(chain.mint) is None:
             chain._bootstrap()
+        elif not node.svm.get_balance(keys["fee_authority"].pubkey()):
+            # A fee authority configured after bootstrap still needs fee money.
+            chain._airdrop(keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
+            node.save()
         return chain
 
     def escrow_chain(self) -> SolanaEscrowChain:
@@ -199,7 +272,7 @@ class LocalChain:
 
     def _send(self, signers: list[Keypair], instructions: list[Any]) -> None:
         payer = signers[0]
-        blockhash = self.node.svm.latest_blockhash()
+        blockhash, _ = self.node.current_blockhash()
         message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash)
         state = self.node.submit(bytes(Transaction(signers, message, blockhash)))
         if state.commitment is not Commitment.FINALIZED:
@@ -284,8 +357,9 @@ def _load_or_create_keys(
     if fee_authority is not None:
         keys["fee_authority"] = fee_authority
     if path is not None and not stored:
-        path.touch(mode=0o600)
         _write_atomically(
-            path, json.dumps({name: str(key) for name, key in keys.items()})
+            path,
+            json.dumps({name: str(key) for name, key in keys.items()}),
+            mode=0o600,
         )
     return keys

@@ -1,0 +1,296 @@
+"""The escrow: prepare transactions for the user to sign, accept them, report.
+
+Nothing here holds the user's funds or keys. Each prepared transaction is
+recorded before it is handed out, so only messages this service built can be
+submitted; a submitted one is committed (signed bytes, signature, PENDING)
+before it is sent, so a crash at any point loses nothing: the follower
+(`escrow_follower.py`) finds it and finishes the job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.application.escrow_follower import EscrowFollower, SettlementHook
+from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.escrow import (
+    Chain,
+    ChainRejected,
+    ChainUnavailable,
+    EscrowState,
+    EscrowTransaction,
+    PreparedTransaction,
+    TransactionStatus,
+    TransactionType,
+)
+from pourtier.domain.money import format_usdc
+from pourtier.domain.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE = 100
+EXPIRED_UNSIGNED = "never signed and submitted before it expired"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An unsigned transaction for the user's wallet to sign, then submit."""
+
+    transaction: EscrowTransaction
+    escrow_account: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    transaction_id: uuid.UUID
+    signature: str
+    status: TransactionStatus
+
+
+@dataclass(frozen=True)
+class EscrowBalance:
+    escrow_account: str
+    is_initialized: bool
+    balance: int
+    allowance_remaining: int
+    token_mint: str
+    synced_at: datetime
+
+
+@dataclass
+class EscrowUseCases:
+    uow: UnitOfWorkFactory
+    chain: Chain
+    clock: Clock
+    follower: EscrowFollower
+    prepared_ttl: timedelta
+    default_allowance: int
+
+    @property
+    def settlement_hooks(self) -> list[SettlementHook]:
+        """Other features react to settled transactions by appending here."""
+        return self.follower.settlement_hooks
+
+    # --- preparing -------------------------------------------------------------
+
+    async def _wallet(self, uow: UnitOfWork, user_id: uuid.UUID) -> str:
+        user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user.wallet_address
+
+    def _usable(self, state: EscrowState) -> bool:
+        return state.exists and state.mint == self.chain.usdc_mint
+
+    async def _record(
+        self,
+        uow: UnitOfWork,
+        user_id: uuid.UUID,
+        wallet: str,
+        type: TransactionType,
+        amount: int,
+        prepared: PreparedTransaction,
+    ) -> Prepared:
+        now = self.clock()
+        transaction = EscrowTransaction(
+            user_id=user_id,
+            wallet_address=wallet,
+            type=type,
+            amount=amount,
+            unsigned_transaction=prepared.transaction,
+            last_valid_block_height=prepared.last_valid_block_height,
+            created_at=now,
+            expires_at=now + self.prepared_ttl,
+        )
+        await uow.escrow.add(transaction)
+        await uow.commit()
+        return Prepared(transaction, self.chain.escrow_address(wallet))
+
+    async def initialize(self, user_id: uuid.UUID, allowance: int | None) -> Prepared:
+        """Create + initialize the token account + approve the capped delegate."""
+        allowance = self.default_allowance if allowance is None else allowance
+        if allowance <= 0:
+            raise InvalidInput("allowance must be greater than zero")
+        async with self.uow() as uow:
+            wallet = await self._wallet(uow, user_id)
+            await uow.escrow.lock_user(user_id)
+            if await uow.escrow.has_pending(user_id, TransactionType.INITIALIZE):
+                raise Conflict("an initialization of this escrow is already pending")
+            state = await self.chain.escrow_state(wallet)
+            if state.exists:
+                raise Conflict("the escrow is already initialized")
+            prepared = await self.chain.prepare_initialize(wallet, allowance)
+            return await self._record(
+                uow, user_id, wallet, TransactionType.INITIALIZE, allowance, prepared
+            )
+
+    async def _require_escrow(self, wallet: str) -> EscrowState:
+        state = await self.chain.escrow_state(wallet)
+        if not self._usable(state):
+            raise Conflict(
+                "the escrow is not initialized: POST /api/escrow/initialize first"
+            )
+        return state
+
+    async def deposit(self, user_id: uuid.UUID, amount: int) -> Prepared:
+        async with self.uow() as uow:
+            wallet = await self._wallet(uow, user_id)
+            await uow.escrow.lock_user(user_id)
+            await self._require_escrow(wallet)
+            available = await self.chain.wallet_usdc_balance(wallet)
+            if amount > available:
+                raise InvalidInput(
+                    f"amount is more than the wallet's USDC balance "
+                    f"({format_usdc(available)})"
+                )
+            prepared = await self.chain.prepare_deposit(wallet, amount)
+            return await self._record(
+                uow, user_id, wallet, TransactionType.DEPOSIT, amount, prepared
+            )
+
+    async def withdraw(self, user_id: uuid.UUID, amount: int) -> Prepared:
+        """Up to the on-chain balance less withdrawals and charges in flight."""
+        async with self.uow() as uow:
+            wallet = await self._wallet(uow, user_id)
+            await uow.escrow.lock_user(user_id)
+            state = await self._require_escrow(wallet)
+            available = max(0, state.balance - await uow.escrow.pending_debits(user_id))
+            if amount > available:
+                raise InvalidInput(
+                    f"amount is more than the escrow's available balance "
+                    f"({format_usdc(available)})"
+                )
+            prepared = await self.chain.prepare_withdraw(wallet, amount)
+            return await self._record(
+                uow, user_id, wallet, TransactionType.WITHDRAW, amount, prepared
+            )
+
+    # --- submitting -------------------------------------------------------------
+
+    async def submit(
+        self, user_id: uuid.UUID, transaction_id: uuid.UUID, signed: bytes
+    ) -> Submitted:
+        """Accept the user's signature of a prepared transaction, then send it."""
+        result, fresh = await self.accept_signed(user_id, transaction_id, signed)
+        if fresh:
+            await self.broadcast(signed)
+        return result
+
+    async def accept_signed(
+        self, user_id: uuid.UUID, transaction_id: uuid.UUID, signed: bytes
+    ) -> tuple[Submitted, bool]:
+        """Check and durably record the signed transaction; nothing is sent yet.
+
+        Returns the result and whether this call recorded it (False when the
+        same transaction was already submitted: the answer is the same and
+        nothing changes).
+        """
+        async with self.uow() as uow:
+            transaction = await uow.escrow.get(transaction_id, for_update=True)
+            if transaction is None or transaction.user_id != user_id:
+                raise NotFound("escrow transaction not found")
+            if len(signed) != len(transaction.unsigned_transaction):
+                # A signed copy fills the signature slots: same size, nothing
+                # appended that a lenient decoder would skip over.
+                raise InvalidInput("signed_transaction is not the prepared transaction")
+            signature = self.chain.check_signed(
+                transaction.unsigned_transaction, signed, transaction.wallet_address
+            )
+            if transaction.signature == signature:
+                return self._submitted(transaction), False
+            if transaction.status is TransactionStatus.PREPARED and (
+                self.clock() >= transaction.expires_at
+            ):
+                transaction.status = TransactionStatus.EXPIRED
+                transaction.error = EXPIRED_UNSIGNED
+                await uow.escrow.save(transaction)
+                await uow.commit()
+            if transaction.status is TransactionStatus.EXPIRED:
+                raise InvalidInput("this transaction has expired; prepare a new one")
+            if transaction.status is not TransactionStatus.PREPARED:
+                raise Conflict(f"this transaction is already {transaction.status}")
+            twin = await uow.escrow.get_by_signature(signature)
+            if twin is not None:
+                raise Conflict(
+                    f"the same transaction was already submitted as {twin.id}; "
+                    "prepare a new one"
+                )
+            transaction.signed_transaction = signed
+            transaction.signature = signature
+            transaction.status = TransactionStatus.PENDING
+            transaction.submitted_at = self.clock()
+            await uow.escrow.save(transaction)
+            await uow.commit()
+        log.info(
+            "escrow transaction submitted",
+            transaction_id=str(transaction.id),
+            type=transaction.type.value,
+            signature=signature,
+        )
+        return self._submitted(transaction), True
+
+    async def broadcast(self, signed: bytes) -> None:
+        """Send what was recorded; on failure the follower sends it again."""
+        try:
+            await self.chain.send(signed)
+        except ChainUnavailable:
+            raise ChainUnavailable(
+                "the chain is unreachable; the signed transaction is saved and "
+                "will be sent when it is back"
+            ) from None
+        except ChainRejected as error:
+            # Left PENDING: only the chain can say it will never land, and
+            # the follower asks it until the blockhash expires.
+            raise ChainRejected(
+                f"the chain refused the transaction: {error.detail}"
+            ) from None
+
+    @staticmethod
+    def _submitted(transaction: EscrowTransaction) -> Submitted:
+        assert transaction.signature is not None
+        return Submitted(transaction.id, transaction.signature, transaction.status)
+
+    # --- reading -----------------------------------------------------------------
+
+    async def balance(self, user_id: uuid.UUID) -> EscrowBalance:
+        """Straight from the chain, the source of truth."""
+        async with self.uow() as uow:
+            wallet = await self._wallet(uow, user_id)
+        state = await self.chain.escrow_state(wallet)
+        usable = self._usable(state)
+        ours = usable and state.delegate == self.chain.fee_authority
+        return EscrowBalance(
+            escrow_account=state.address,
+            is_initialized=usable,
+            balance=state.balance if usable else 0,
+            allowance_remaining=state.delegated_amount if ours else 0,
+            token_mint=self.chain.usdc_mint,
+            synced_at=self.clock(),
+        )
+
+    async def transactions(
+        self,
+        user_id: uuid.UUID,
+        type: TransactionType | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[EscrowTransaction]:
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise InvalidInput(f"limit must be 1..{MAX_PAGE} and offset at least 0")
+        async with self.uow() as uow:
+            return await uow.escrow.list_for_user(user_id, type, limit, offset)
+
+    async def transaction(
+        self, user_id: uuid.UUID, transaction_id: uuid.UUID
+    ) -> EscrowTransaction:
+        """Another user's transaction answers like an unknown one."""
+        async with self.uow() as uow:
+            transaction = await uow.escrow.get(transaction_id)
+        if transaction is None or transaction.user_id != user_id:
+            raise NotFound("escrow transaction not found")
+        return transaction

@@ -1,0 +1,418 @@
+"""Subscriptions: plans, subscribing and changing plan, cancelling, access checks.
+
+Charges follow `subscription_charges`: recorded, committed, then sent, and
+settled by the escrow follower's code path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.application.subscription_answers import (
+    Answer,
+    Outcome,
+    StartedCharge,
+    SubscriptionView,
+    check_key,
+    from_snapshot,
+    request_fingerprint,
+    to_stored,
+)
+from pourtier.application.subscription_charges import (
+    RETRY_INTERVAL,
+    Follow,
+    await_final,
+    check_funds,
+    record_charge_transaction,
+    send_recorded,
+    upgrade_target,
+    wallet_of,
+)
+from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.escrow import Chain, TransactionStatus, TransactionType
+from pourtier.domain.subscriptions import (
+    GRACE,
+    ChargeKind,
+    ChargeStatus,
+    PaymentRequired,
+    Plan,
+    PlanName,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionStatus,
+    prorated_upgrade,
+)
+from pourtier.domain.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Access:
+    has_access: bool
+    plan: PlanName | None
+    status: SubscriptionStatus | None
+    expires_at: datetime | None
+    max_active_strategies: int | None  # None: unlimited
+    features: tuple[str, ...]
+
+
+@dataclass
+class SubscriptionUseCases:
+    uow: UnitOfWorkFactory
+    chain: Chain
+    clock: Clock
+    follow: Follow
+    plans: dict[PlanName, Plan]
+    grace: timedelta = GRACE
+    confirm_timeout_seconds: float = 30.0
+    retry_interval: timedelta = RETRY_INTERVAL
+
+    def plan_list(self) -> list[Plan]:
+        return sorted(self.plans.values(), key=lambda plan: plan.rank)
+
+    # --- subscribing -------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        user_id: uuid.UUID,
+        plan: PlanName,
+        auto_renew: bool = True,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """New subscription, upgrade (charged prorated now) or scheduled downgrade.
+
+        With an idempotency key, a retry gets the first answer and never a
+        second charge; answers to requests refused before any charge are not
+        kept, so such a request may be retried once the cause is fixed.
+        """
+        if idempotency_key is not None:
+            check_key(idempotency_key)
+        fingerprint = request_fingerprint(plan, auto_renew)
+        async with self.uow() as uow:
+            await uow.escrow.lock_user(user_id)
+            started: StartedCharge | Answer | None = None
+            if idempotency_key is not None:
+                started = await self._replay(uow, user_id, idempotency_key, fingerprint)
+            if started is None:
+                started = await self._start(uow, user_id, plan, auto_renew)
+                if idempotency_key is not None:
+                    await uow.subscriptions.store_idempotent_response(
+                        user_id,
+                        idempotency_key,
+                        fingerprint,
+                        *to_stored(started),
+                    )
+                await uow.commit()
+        if isinstance(started, Answer):
+            return started
+        if started.signed is not None:
+            await send_recorded(self.chain, started.signed)
+        status = await await_final(
+            self.follow, started.transaction_id, self.confirm_timeout_seconds
+        )
+        answer = await self._answer(started, status)
+        if idempotency_key is not None and answer.outcome is not Outcome.PENDING:
+            async with self.uow() as uow:
+                await uow.subscriptions.store_idempotent_response(
+                    user_id, idempotency_key, fingerprint, *to_stored(answer)
+                )
+                await uow.commit()
+        return answer
+
+    async def _replay(
+        self, uow: UnitOfWork, user_id: uuid.UUID, key: str, fingerprint: str
+    ) -> StartedCharge | Answer | None:
+        found = await uow.subscriptions.idempotent_response(user_id, key)
+        if found is None:
+            return None
+        stored_fingerprint, status, body = found
+        if stored_fingerprint != fingerprint:
+            raise Conflict("this Idempotency-Key was already used for another request")
+        if status != Outcome.IN_PROGRESS:
+            return from_snapshot(status, body)
+        return StartedCharge(
+            uuid.UUID(body["subscription_id"]),
+            uuid.UUID(body["transaction_id"]),
+            ChargeKind(body["kind"]),
+        )
+
+    async def _start(
+        self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
+    ) -> StartedCharge | Answer:
+        live = await uow.subscriptions.live_for_user(user_id)
+        if live is None:
+            return await self._start_new(uow, user_id, plan, auto_renew)
+        if live.status is SubscriptionStatus.PENDING:
+            raise Conflict(
+                f"your {live.plan} subscription is being charged; try again shortly"
+            )
+        if live.plan is plan:
+            scheduled = live.scheduled_plan or live.cancel_at_period_end
+            hint = " (POST .../resume keeps it going)" if scheduled else ""
+            raise Conflict(f"you already have an active {plan} subscription{hint}")
+        if self.plans[plan].rank < self.plans[live.plan].rank:
+            return await self._schedule_downgrade(uow, live, plan)
+        return await self._start_upgrade(uow, live, plan)
+
+    async def _start_new(
+        self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
+    ) -> StartedCharge:
+        price = self.plans[plan]
+        wallet = await wallet_of(uow, user_id)
+        await check_funds(
+            uow, self.chain, user_id, wallet, price.price, f"{plan} subscription"
+        )
+        now = self.clock()
+        subscription = Subscription(
+            user_id=user_id,
+            plan=plan,
+            status=SubscriptionStatus.PENDING,
+            current_period_start=now,
+            current_period_end=now + price.period,
+            created_at=now,
+            updated_at=now,
+            auto_renew=auto_renew,
+        )
+        await uow.subscriptions.add(subscription)
+        transaction = await record_charge_transaction(
+            uow, self.chain, now, user_id, wallet, price.price
+        )
+        await uow.subscriptions.add_charge(
+            SubscriptionCharge(
+                subscription_id=subscription.id,
+                user_id=user_id,
+                kind=ChargeKind.INITIAL,
+                period_start=now,
+                amount=price.price,
+                created_at=now,
+                escrow_transaction_id=transaction.id,
+                attempts=1,
+            )
+        )
+        return StartedCharge(
+            subscription.id,
+            transaction.id,
+            ChargeKind.INITIAL,
+            transaction.signed_transaction,
+        )
+
+    async def _schedule_downgrade(
+        self, uow: UnitOfWork, live: Subscription, plan: PlanName
+    ) -> Answer:
+        subscription = await self._locked(uow, live.user_id, live.id)
+        if subscription.scheduled_plan is plan:
+            raise Conflict(
+                f"a change to {plan} is already scheduled for "
+                f"{subscription.current_period_end.isoformat()}"
+            )
+        subscription.scheduled_plan = plan
+        subscription.updated_at = self.clock()
+        await uow.subscriptions.save(subscription)
+        signatures = await uow.subscriptions.charge_signatures([subscription.id])
+        return Answer(
+            Outcome.CHANGED,
+            SubscriptionView(subscription, signatures.get(subscription.id)),
+        )
+
+    async def _start_upgrade(
+        self, uow: UnitOfWork, live: Subscription, plan: PlanName
+    ) -> StartedCharge:
+        subscription = await self._locked(uow, live.user_id, live.id)
+        now = self.clock()
+        if subscription.status is SubscriptionStatus.PAST_DUE:
+            raise PaymentRequired(
+                "the renewal of your subscription is overdue: deposit into the "
+                "escrow so it can be retried, then upgrade"
+            )
+        if now >= subscription.current_period_end:
+            raise Conflict("the current period has ended; upgrade once it renews")
+        if plan is not upgrade_target(self.plans):
+            raise InvalidInput(f"cannot upgrade to {plan}")
+        amount = prorated_upgrade(
+            self.plans[subscription.plan],
+            self.plans[plan],
+            subscription.current_period_start,
+            subscription.current_period_end,
+            now,
+        )
+        period = subscription.current_period_start
+        charge = await uow.subscriptions.get_charge(
+            subscription.id, ChargeKind.UPGRADE, period, for_update=True
+        )
+        if charge is not None and charge.status is not ChargeStatus.FAILED:
+            raise Conflict("an upgrade of this period is already being charged")
+        wallet = await wallet_of(uow, subscription.user_id)
+        await check_funds(
+            uow, self.chain, subscription.user_id, wallet, amount, f"upgrade to {plan}"
+        )
+        transaction = await record_charge_transaction(
+            uow, self.chain, now, subscription.user_id, wallet, amount
+        )
+        if charge is None:
+            await uow.subscriptions.add_charge(
+                SubscriptionCharge(
+                    subscription_id=subscription.id,
+                    user_id=subscription.user_id,
+                    kind=ChargeKind.UPGRADE,
+                    period_start=period,
+                    amount=amount,
+                    created_at=now,
+                    escrow_transaction_id=transaction.id,
+                    attempts=1,
+                )
+            )
+        else:
+            charge.amount = amount
+            charge.status = ChargeStatus.PENDING
+            charge.escrow_transaction_id = transaction.id
+            charge.attempts += 1
+            await uow.subscriptions.save_charge(charge)
+        return StartedCharge(
+            subscription.id,
+            transaction.id,
+            ChargeKind.UPGRADE,
+            transaction.signed_transaction,
+        )
+
+    async def _answer(
+        self, started: StartedCharge, status: TransactionStatus | None
+    ) -> Answer:
+        async with self.uow() as uow:
+            subscription = await uow.subscriptions.get(started.subscription_id)
+            transaction = await uow.escrow.get(started.transaction_id)
+        if subscription is None or transaction is None:
+            raise NotFound("subscription not found")
+        view = SubscriptionView(subscription, transaction.signature)
+        if status is TransactionStatus.CONFIRMED:
+            outcome = (
+                Outcome.CREATED
+                if started.kind is ChargeKind.INITIAL
+                else Outcome.CHANGED
+            )
+            return Answer(outcome, view)
+        if status in (TransactionStatus.FAILED, TransactionStatus.EXPIRED):
+            what = "subscription" if started.kind is ChargeKind.INITIAL else "upgrade"
+            return Answer(
+                Outcome.PAYMENT_FAILED,
+                view,
+                f"the {what} charge did not go through on chain "
+                f"({transaction.error or status}); nothing was taken",
+            )
+        return Answer(Outcome.PENDING, view)
+
+    # --- reading -----------------------------------------------------------------
+
+    async def _views(
+        self, uow: UnitOfWork, subscriptions: list[Subscription]
+    ) -> list[SubscriptionView]:
+        signatures = await uow.subscriptions.charge_signatures(
+            [s.id for s in subscriptions]
+        )
+        return [SubscriptionView(s, signatures.get(s.id)) for s in subscriptions]
+
+    async def list_for_user(
+        self, user_id: uuid.UUID, status: SubscriptionStatus | None = None
+    ) -> list[SubscriptionView]:
+        async with self.uow() as uow:
+            found = await uow.subscriptions.list_for_user(user_id, status)
+            return await self._views(uow, found)
+
+    async def get(
+        self, user_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> SubscriptionView:
+        """Another user's subscription answers like an unknown one."""
+        async with self.uow() as uow:
+            subscription = await uow.subscriptions.get(subscription_id)
+            if subscription is None or subscription.user_id != user_id:
+                raise NotFound("subscription not found")
+            return (await self._views(uow, [subscription]))[0]
+
+    async def check(self, user_id: uuid.UUID) -> Access:
+        """What the user may use now, judged by dates: one indexed query."""
+        async with self.uow() as uow:
+            live = await uow.subscriptions.live_for_user(user_id)
+        now = self.clock()
+        if live is None or not live.has_access(now, self.grace):
+            return Access(
+                False,
+                live.plan if live else None,
+                live.status if live else None,
+                None,
+                0,
+                (),
+            )
+        plan = self.plans[live.plan]
+        return Access(
+            True,
+            live.plan,
+            live.status,
+            live.access_until(self.grace),
+            plan.max_active_strategies,
+            plan.features,
+        )
+
+    # --- changing ----------------------------------------------------------------
+
+    async def _locked(
+        self, uow: UnitOfWork, user_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> Subscription:
+        """The caller's subscription, locked; call under the user's lock."""
+        subscription = await uow.subscriptions.get(subscription_id, for_update=True)
+        if subscription is None or subscription.user_id != user_id:
+            raise NotFound("subscription not found")
+        return subscription
+
+    async def cancel(
+        self, user_id: uuid.UUID, subscription_id: uuid.UUID, immediately: bool
+    ) -> SubscriptionView:
+        """At the period's end by default; `immediately` ends access now, unrefunded."""
+        async with self.uow() as uow:
+            await uow.escrow.lock_user(user_id)
+            subscription = await self._locked(uow, user_id, subscription_id)
+            if not subscription.status.is_live:
+                raise Conflict(f"the subscription is already {subscription.status}")
+            if subscription.status is SubscriptionStatus.PENDING or (
+                immediately
+                and await uow.escrow.has_pending(
+                    user_id, TransactionType.SUBSCRIPTION_CHARGE
+                )
+            ):
+                raise Conflict("a charge is in flight; try again once it settles")
+            now = self.clock()
+            if immediately:
+                subscription.status = SubscriptionStatus.CANCELED
+                subscription.cancel_at_period_end = False
+                subscription.canceled_at = now
+            elif not subscription.cancel_at_period_end:
+                subscription.cancel_at_period_end = True
+                subscription.canceled_at = now
+            subscription.updated_at = now
+            await uow.subscriptions.save(subscription)
+            (view,) = await self._views(uow, [subscription])
+            await uow.commit()
+        return view
+
+    async def resume(
+        self, user_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> SubscriptionView:
+        """Undo a pending cancellation or scheduled downgrade before the period ends."""
+        async with self.uow() as uow:
+            await uow.escrow.lock_user(user_id)
+            subscription = await self._locked(uow, user_id, subscription_id)
+            if not subscription.status.is_live:
+                raise Conflict(f"the subscription is {subscription.status}")
+            if not (subscription.cancel_at_period_end or subscription.scheduled_plan):
+                raise Conflict("no cancellation or plan change is scheduled")
+            now = self.clock()
+            if now >= subscription.current_period_end:
+                raise Conflict("the period has already ended; subscribe again")
+            subscription.cancel_at_period_end = False
+            subscription.canceled_at = None
+            subscription.scheduled_plan = None
+            subscription.updated_at = now
+            await uow.subscriptions.save(subscription)
+            (view,) = await self._views(uow, [subscription])
+            await uow.commit()
+        return view

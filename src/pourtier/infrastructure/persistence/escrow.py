@@ -1,0 +1,233 @@
+"""Escrow transactions and the ledger on PostgreSQL.
+
+Amounts are NUMERIC(20, 0) in the database (a u64 does not fit BIGINT) and
+plain ints everywhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pourtier.domain.errors import Conflict
+from pourtier.domain.escrow import (
+    EscrowTransaction,
+    LedgerEntry,
+    TransactionStatus,
+    TransactionType,
+)
+from pourtier.infrastructure.persistence.models import (
+    EscrowTransactionRow,
+    LedgerEntryRow,
+    UserRow,
+)
+
+DEBITS = (TransactionType.WITHDRAW.value, TransactionType.SUBSCRIPTION_CHARGE.value)
+ERROR_MAX_LENGTH = 500
+
+
+def _to_transaction(row: EscrowTransactionRow) -> EscrowTransaction:
+    return EscrowTransaction(
+        id=row.id,
+        user_id=row.user_id,
+        wallet_address=row.wallet_address,
+        type=TransactionType(row.type),
+        amount=int(row.amount),
+        status=TransactionStatus(row.status),
+        unsigned_transaction=row.unsigned_transaction,
+        signed_transaction=row.signed_transaction,
+        signature=row.signature,
+        last_valid_block_height=row.last_valid_block_height,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        submitted_at=row.submitted_at,
+        confirmed_at=row.confirmed_at,
+        error=row.error,
+    )
+
+
+def _error_text(error: str | None) -> str | None:
+    return error[:ERROR_MAX_LENGTH] if error else error
+
+
+class SqlEscrowRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        await self._session.execute(
+            select(UserRow.id).where(UserRow.id == user_id).with_for_update()
+        )
+
+    async def add(self, transaction: EscrowTransaction) -> None:
+        t = transaction
+        self._session.add(
+            EscrowTransactionRow(
+                id=t.id,
+                user_id=t.user_id,
+                wallet_address=t.wallet_address,
+                type=t.type.value,
+                amount=Decimal(t.amount),
+                status=t.status.value,
+                unsigned_transaction=t.unsigned_transaction,
+                signed_transaction=t.signed_transaction,
+                signature=t.signature,
+                last_valid_block_height=t.last_valid_block_height,
+                created_at=t.created_at,
+                expires_at=t.expires_at,
+                submitted_at=t.submitted_at,
+                confirmed_at=t.confirmed_at,
+                error=_error_text(t.error),
+            )
+        )
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise Conflict("this transaction is already recorded") from None
+
+    async def get(
+        self, transaction_id: uuid.UUID, *, for_update: bool = False
+    ) -> EscrowTransaction | None:
+        query = select(EscrowTransactionRow).where(
+            EscrowTransactionRow.id == transaction_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = await self._session.scalar(query)
+        return _to_transaction(row) if row else None
+
+    async def get_by_signature(self, signature: str) -> EscrowTransaction | None:
+        row = await self._session.scalar(
+            select(EscrowTransactionRow).where(
+                EscrowTransactionRow.signature == signature
+            )
+        )
+        return _to_transaction(row) if row else None
+
+    async def save(self, transaction: EscrowTransaction) -> None:
+        """Only the lifecycle fields change; what was prepared never does."""
+        t = transaction
+        try:
+            await self._session.execute(
+                update(EscrowTransactionRow)
+                .where(EscrowTransactionRow.id == t.id)
+                .values(
+                    status=t.status.value,
+                    signed_transaction=t.signed_transaction,
+                    signature=t.signature,
+                    submitted_at=t.submitted_at,
+                    confirmed_at=t.confirmed_at,
+                    error=_error_text(t.error),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        except IntegrityError:
+            raise Conflict(
+                "this signed transaction was already submitted for another "
+                "prepared transaction"
+            ) from None
+
+    async def list_for_user(
+        self,
+        user_id: uuid.UUID,
+        type: TransactionType | None,
+        limit: int,
+        offset: int,
+    ) -> list[EscrowTransaction]:
+        query = select(EscrowTransactionRow).where(
+            EscrowTransactionRow.user_id == user_id
+        )
+        if type is not None:
+            query = query.where(EscrowTransactionRow.type == type.value)
+        rows = await self._session.scalars(
+            query.order_by(
+                EscrowTransactionRow.created_at.desc(), EscrowTransactionRow.id
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_to_transaction(row) for row in rows]
+
+    async def claim_pending(
+        self, limit: int, exclude: Collection[uuid.UUID] = ()
+    ) -> list[EscrowTransaction]:
+        query = select(EscrowTransactionRow).where(
+            EscrowTransactionRow.status == TransactionStatus.PENDING.value
+        )
+        if exclude:
+            query = query.where(EscrowTransactionRow.id.not_in(list(exclude)))
+        rows = await self._session.scalars(
+            query.order_by(EscrowTransactionRow.submitted_at, EscrowTransactionRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_to_transaction(row) for row in rows]
+
+    async def expire_prepared(self, before: datetime) -> int:
+        result = await self._session.execute(
+            update(EscrowTransactionRow)
+            .where(
+                EscrowTransactionRow.status == TransactionStatus.PREPARED.value,
+                EscrowTransactionRow.expires_at <= before,
+            )
+            .values(
+                status=TransactionStatus.EXPIRED.value,
+                error="never signed and submitted before it expired",
+            )
+            .returning(EscrowTransactionRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
+    async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
+        result = await self._session.execute(
+            insert(LedgerEntryRow)
+            .values(
+                id=entry.id,
+                user_id=entry.user_id,
+                escrow_transaction_id=entry.escrow_transaction_id,
+                delta=Decimal(entry.delta),
+                created_at=entry.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["escrow_transaction_id"])
+            .returning(LedgerEntryRow.id)
+        )
+        return result.first() is not None
+
+    async def ledger_balance(self, user_id: uuid.UUID) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(LedgerEntryRow.delta), 0)).where(
+                LedgerEntryRow.user_id == user_id
+            )
+        )
+        return int(total or 0)
+
+    async def pending_debits(self, user_id: uuid.UUID) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(EscrowTransactionRow.amount), 0)).where(
+                EscrowTransactionRow.user_id == user_id,
+                EscrowTransactionRow.status == TransactionStatus.PENDING.value,
+                EscrowTransactionRow.type.in_(DEBITS),
+            )
+        )
+        return int(total or 0)
+
+    async def has_pending(self, user_id: uuid.UUID, type: TransactionType) -> bool:
+        """A transaction of this type signed and sent but not final yet."""
+        found = await self._session.scalar(
+            select(EscrowTransactionRow.id)
+            .where(
+                EscrowTransactionRow.user_id == user_id,
+                EscrowTransactionRow.type == type.value,
+                EscrowTransactionRow.status == TransactionStatus.PENDING.value,
+            )
+            .limit(1)
+        )
+        return found is not None

@@ -1,0 +1,344 @@
+"""Subscriptions, their charges and idempotent answers on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pourtier.domain.errors import Conflict
+from pourtier.domain.subscriptions import (
+    GRACE,
+    ChargeKind,
+    ChargeStatus,
+    PlanName,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionStatus,
+)
+from pourtier.infrastructure.persistence.models import (
+    EscrowTransactionRow,
+    IdempotencyKeyRow,
+    SubscriptionChargeRow,
+    SubscriptionRow,
+    UserRow,
+)
+
+LIVE = [s.value for s in SubscriptionStatus if s.is_live]
+
+
+def _to_subscription(row: SubscriptionRow) -> Subscription:
+    return Subscription(
+        id=row.id,
+        user_id=row.user_id,
+        plan=PlanName(row.plan),
+        status=SubscriptionStatus(row.status),
+        current_period_start=row.current_period_start,
+        current_period_end=row.current_period_end,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        auto_renew=row.auto_renew,
+        cancel_at_period_end=row.cancel_at_period_end,
+        scheduled_plan=PlanName(row.scheduled_plan) if row.scheduled_plan else None,
+        canceled_at=row.canceled_at,
+    )
+
+
+def _subscription_values(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "user_id": subscription.user_id,
+        "plan": subscription.plan.value,
+        "status": subscription.status.value,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "auto_renew": subscription.auto_renew,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "scheduled_plan": (
+            subscription.scheduled_plan.value if subscription.scheduled_plan else None
+        ),
+        "canceled_at": subscription.canceled_at,
+        "created_at": subscription.created_at,
+        "updated_at": subscription.updated_at,
+    }
+
+
+def _to_charge(row: SubscriptionChargeRow) -> SubscriptionCharge:
+    return SubscriptionCharge(
+        id=row.id,
+        subscription_id=row.subscription_id,
+        user_id=row.user_id,
+        kind=ChargeKind(row.kind),
+        period_start=row.period_start,
+        amount=int(row.amount),
+        created_at=row.created_at,
+        status=ChargeStatus(row.status),
+        escrow_transaction_id=row.escrow_transaction_id,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+    )
+
+
+def _charge_values(charge: SubscriptionCharge) -> dict[str, Any]:
+    return {
+        "subscription_id": charge.subscription_id,
+        "user_id": charge.user_id,
+        "kind": charge.kind.value,
+        "period_start": charge.period_start,
+        "amount": Decimal(charge.amount),
+        "status": charge.status.value,
+        "escrow_transaction_id": charge.escrow_transaction_id,
+        "attempts": charge.attempts,
+        "next_attempt_at": charge.next_attempt_at,
+        "created_at": charge.created_at,
+    }
+
+
+class SqlSubscriptionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, subscription: Subscription) -> None:
+        """Conflict if the user already has a live one (a partial unique index)."""
+        self._session.add(
+            SubscriptionRow(id=subscription.id, **_subscription_values(subscription))
+        )
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise Conflict("you already have a live subscription") from None
+
+    async def get(
+        self, subscription_id: uuid.UUID, *, for_update: bool = False
+    ) -> Subscription | None:
+        query = select(SubscriptionRow).where(SubscriptionRow.id == subscription_id)
+        if for_update:
+            query = query.with_for_update()
+        row = await self._session.scalar(
+            query.execution_options(populate_existing=True)
+        )
+        return _to_subscription(row) if row else None
+
+    async def save(self, subscription: Subscription) -> None:
+        await self._session.execute(
+            update(SubscriptionRow)
+            .where(SubscriptionRow.id == subscription.id)
+            .values(**_subscription_values(subscription))
+            .execution_options(synchronize_session=False)
+        )
+
+    async def live_for_user(self, user_id: uuid.UUID) -> Subscription | None:
+        """One lookup on the partial unique index of live subscriptions."""
+        row = await self._session.scalar(
+            select(SubscriptionRow)
+            .where(SubscriptionRow.user_id == user_id, SubscriptionRow.status.in_(LIVE))
+            .execution_options(populate_existing=True)
+        )
+        return _to_subscription(row) if row else None
+
+    async def list_for_user(
+        self, user_id: uuid.UUID, status: SubscriptionStatus | None
+    ) -> list[Subscription]:
+        query = select(SubscriptionRow).where(SubscriptionRow.user_id == user_id)
+        if status is not None:
+            query = query.where(SubscriptionRow.status == status.value)
+        rows = await self._session.scalars(
+            query.order_by(SubscriptionRow.created_at.desc(), SubscriptionRow.id)
+        )
+        return [_to_subscription(row) for row in rows]
+
+    async def claim_due(
+        self, now: datetime, limit: int, exclude: Collection[uuid.UUID] = ()
+    ) -> list[Subscription]:
+        renewal = SubscriptionChargeRow
+        waiting = or_(
+            renewal.id.is_(None),
+            and_(
+                renewal.status == ChargeStatus.FAILED.value,
+                or_(
+                    renewal.next_attempt_at.is_(None),
+                    renewal.next_attempt_at <= now,
+                ),
+            ),
+        )
+        query = (
+            select(SubscriptionRow)
+            .join(UserRow, UserRow.id == SubscriptionRow.user_id)
+            .outerjoin(
+                renewal,
+                and_(
+                    renewal.subscription_id == SubscriptionRow.id,
+                    renewal.kind == ChargeKind.RENEWAL.value,
+                    renewal.period_start == SubscriptionRow.current_period_end,
+                ),
+            )
+            .where(
+                SubscriptionRow.status.in_(
+                    [SubscriptionStatus.ACTIVE.value, SubscriptionStatus.PAST_DUE.value]
+                ),
+                SubscriptionRow.current_period_end <= now,
+                waiting,
+                SubscriptionRow.id.not_in(list(exclude)) if exclude else true(),
+            )
+            .order_by(SubscriptionRow.current_period_end)
+            .limit(limit)
+            .with_for_update(of=[SubscriptionRow, UserRow], skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return [_to_subscription(row) for row in await self._session.scalars(query)]
+
+    async def add_charge(self, charge: SubscriptionCharge) -> bool:
+        result = await self._session.execute(
+            insert(SubscriptionChargeRow)
+            .values(id=charge.id, **_charge_values(charge))
+            .on_conflict_do_nothing(
+                index_elements=["subscription_id", "kind", "period_start"]
+            )
+            .returning(SubscriptionChargeRow.id)
+        )
+        return result.first() is not None
+
+    async def _charge(
+        self, where: list[ColumnElement[bool]], for_update: bool
+    ) -> SubscriptionCharge | None:
+        query = select(SubscriptionChargeRow).where(*where)
+        if for_update:
+            query = query.with_for_update()
+        row = await self._session.scalar(
+            query.execution_options(populate_existing=True)
+        )
+        return _to_charge(row) if row else None
+
+    async def get_charge(
+        self,
+        subscription_id: uuid.UUID,
+        kind: ChargeKind,
+        period_start: datetime,
+        *,
+        for_update: bool = False,
+    ) -> SubscriptionCharge | None:
+        return await self._charge(
+            [
+                SubscriptionChargeRow.subscription_id == subscription_id,
+                SubscriptionChargeRow.kind == kind.value,
+                SubscriptionChargeRow.period_start == period_start,
+            ],
+            for_update,
+        )
+
+    async def charge_for_transaction(
+        self, escrow_transaction_id: uuid.UUID, *, for_update: bool = False
+    ) -> SubscriptionCharge | None:
+        return await self._charge(
+            [SubscriptionChargeRow.escrow_transaction_id == escrow_transaction_id],
+            for_update,
+        )
+
+    async def save_charge(self, charge: SubscriptionCharge) -> None:
+        await self._session.execute(
+            update(SubscriptionChargeRow)
+            .where(SubscriptionChargeRow.id == charge.id)
+            .values(**_charge_values(charge))
+            .execution_options(synchronize_session=False)
+        )
+
+    async def count_active(self, now: datetime, grace: timedelta = GRACE) -> int:
+        """ACTIVE or PAST_DUE with access left by the dates (see access_until)."""
+        renewing = and_(
+            SubscriptionRow.auto_renew.is_(True),
+            SubscriptionRow.cancel_at_period_end.is_(False),
+        )
+        return int(
+            await self._session.scalar(
+                select(func.count()).where(
+                    SubscriptionRow.status.in_(
+                        [
+                            SubscriptionStatus.ACTIVE.value,
+                            SubscriptionStatus.PAST_DUE.value,
+                        ]
+                    ),
+                    or_(
+                        SubscriptionRow.current_period_end > now,
+                        and_(
+                            renewing, SubscriptionRow.current_period_end > now - grace
+                        ),
+                    ),
+                )
+            )
+            or 0
+        )
+
+    async def pending_charge_total(self, user_id: uuid.UUID) -> int:
+        return int(
+            await self._session.scalar(
+                select(func.coalesce(func.sum(SubscriptionChargeRow.amount), 0)).where(
+                    SubscriptionChargeRow.user_id == user_id,
+                    SubscriptionChargeRow.status == ChargeStatus.PENDING.value,
+                )
+            )
+            or 0
+        )
+
+    async def charge_signatures(
+        self, subscription_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        if not subscription_ids:
+            return {}
+        tx = EscrowTransactionRow
+        rows = await self._session.execute(
+            select(SubscriptionChargeRow.subscription_id, tx.signature)
+            .join(tx, tx.id == SubscriptionChargeRow.escrow_transaction_id)
+            .where(
+                SubscriptionChargeRow.subscription_id.in_(subscription_ids),
+                SubscriptionChargeRow.status != ChargeStatus.FAILED.value,
+                tx.signature.is_not(None),
+            )
+            .order_by(tx.created_at.desc())
+        )
+        latest: dict[uuid.UUID, str] = {}
+        for sub_id, signature in rows:
+            if signature:
+                latest.setdefault(sub_id, signature)
+        return latest
+
+    async def idempotent_response(
+        self, user_id: uuid.UUID, key: str
+    ) -> tuple[str, int, dict[str, Any]] | None:
+        row = await self._session.scalar(
+            select(IdempotencyKeyRow)
+            .where(IdempotencyKeyRow.user_id == user_id, IdempotencyKeyRow.key == key)
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            return None
+        return row.fingerprint, row.status_code, dict(row.body)
+
+    async def store_idempotent_response(
+        self,
+        user_id: uuid.UUID,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: dict[str, Any],
+    ) -> None:
+        """Insert, or replace the answer stored for this key."""
+        statement = insert(IdempotencyKeyRow).values(
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=status,
+            body=body,
+            created_at=func.now(),
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "key"],
+                set_={"status_code": status, "body": body},
+            )
+        )

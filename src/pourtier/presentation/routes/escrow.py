@@ -1,0 +1,94 @@
+"""The user's escrow. Mounted behind the legal-compliance gate (see app.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from pourtier.domain.escrow import TransactionType
+from pourtier.domain.money import parse_usdc
+from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.schemas.escrow import (
+    AmountIn,
+    BalanceOut,
+    InitializeIn,
+    PreparedOut,
+    SubmitIn,
+    SubmittedOut,
+    TransactionOut,
+    decode_transaction,
+)
+
+router = APIRouter(prefix="/api/escrow", tags=["escrow"])
+
+CHAIN_ERRORS: dict[int | str, dict[str, str]] = {
+    502: {"description": "The chain refused the transaction"},
+    503: {"description": "The chain is unreachable"},
+}
+
+
+@router.post("/initialize", responses=CHAIN_ERRORS)
+async def initialize(
+    body: InitializeIn, auth: CurrentAuth, container: ContainerDep
+) -> PreparedOut:
+    allowance = (
+        parse_usdc(body.allowance, "allowance") if body.allowance is not None else None
+    )
+    return PreparedOut.of(await container.escrow.initialize(auth.user.id, allowance))
+
+
+@router.post("/deposit", responses=CHAIN_ERRORS)
+async def deposit(
+    body: AmountIn, auth: CurrentAuth, container: ContainerDep
+) -> PreparedOut:
+    amount = parse_usdc(body.amount)
+    return PreparedOut.of(await container.escrow.deposit(auth.user.id, amount))
+
+
+@router.post("/withdraw", responses=CHAIN_ERRORS)
+async def withdraw(
+    body: AmountIn, auth: CurrentAuth, container: ContainerDep
+) -> PreparedOut:
+    amount = parse_usdc(body.amount)
+    return PreparedOut.of(await container.escrow.withdraw(auth.user.id, amount))
+
+
+@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, responses=CHAIN_ERRORS)
+async def submit(
+    body: SubmitIn, auth: CurrentAuth, container: ContainerDep
+) -> SubmittedOut:
+    signed = decode_transaction(body.signed_transaction)
+    return SubmittedOut.of(
+        await container.escrow.submit(auth.user.id, body.transaction_id, signed)
+    )
+
+
+@router.get("/balance", responses=CHAIN_ERRORS)
+async def balance(auth: CurrentAuth, container: ContainerDep) -> BalanceOut:
+    return BalanceOut.of(await container.escrow.balance(auth.user.id))
+
+
+@router.get("/transactions")
+async def transactions(
+    auth: CurrentAuth,
+    container: ContainerDep,
+    type: TransactionType | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TransactionOut]:
+    found = await container.escrow.transactions(auth.user.id, type, limit, offset)
+    return [TransactionOut.of(t) for t in found]
+
+
+@router.get(
+    "/transactions/{transaction_id}",
+    responses={404: {"description": "Not yours, or unknown"}},
+)
+async def transaction(
+    transaction_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> TransactionOut:
+    return TransactionOut.of(
+        await container.escrow.transaction(auth.user.id, transaction_id)
+    )

@@ -1,0 +1,121 @@
+"""Subscriptions. The plan list is public; the rest is mounted behind the
+legal-compliance gate (see app.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse
+
+from pourtier.application.subscription_answers import Outcome
+from pourtier.domain.subscriptions import SubscriptionStatus
+from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.schemas.subscriptions import (
+    AccessOut,
+    PaymentFailedOut,
+    PlanOut,
+    SubscribeIn,
+    SubscriptionOut,
+)
+
+public_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
+
+SUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": SubscriptionOut, "description": "Upgraded, or downgrade scheduled"},
+    202: {"model": SubscriptionOut, "description": "Charge sent, not final yet"},
+    402: {"model": PaymentFailedOut, "description": "Balance or allowance short"},
+    409: {"description": "Same plan already active, or a charge in flight"},
+    503: {"description": "The chain is unreachable"},
+}
+NOT_YOURS: dict[int | str, dict[str, Any]] = {404: {"description": "Not yours"}}
+
+
+@public_router.get("/plans")
+async def plans(container: ContainerDep) -> list[PlanOut]:
+    return [PlanOut.of(plan) for plan in container.subscriptions.plan_list()]
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriptionOut,
+    responses=SUBSCRIBE_RESPONSES,
+)
+async def subscribe(
+    body: SubscribeIn,
+    auth: CurrentAuth,
+    container: ContainerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=128,
+            description="Retrying with the same key returns the first answer",
+        ),
+    ] = None,
+) -> JSONResponse:
+    answer = await container.subscriptions.subscribe(
+        auth.user.id, body.plan, body.auto_renew, idempotency_key
+    )
+    view = SubscriptionOut.of(answer.view) if answer.view else None
+    content: dict[str, Any]
+    if answer.outcome is Outcome.PAYMENT_FAILED:
+        content = PaymentFailedOut(
+            detail=answer.detail or "payment failed", subscription=view
+        ).model_dump(mode="json")
+    else:
+        assert view is not None
+        content = view.model_dump(mode="json")
+    return JSONResponse(content, status_code=answer.outcome.value)
+
+
+@router.get("/")
+async def list_subscriptions(
+    auth: CurrentAuth,
+    container: ContainerDep,
+    status: Annotated[SubscriptionStatus | None, Query()] = None,
+) -> list[SubscriptionOut]:
+    views = await container.subscriptions.list_for_user(auth.user.id, status)
+    return [SubscriptionOut.of(view) for view in views]
+
+
+@router.get("/check")
+async def check(auth: CurrentAuth, container: ContainerDep) -> AccessOut:
+    """What the caller may use now; other services ask this before deploying."""
+    return AccessOut.of(await container.subscriptions.check(auth.user.id))
+
+
+@router.get("/{subscription_id}", responses=NOT_YOURS)
+async def get_subscription(
+    subscription_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> SubscriptionOut:
+    return SubscriptionOut.of(
+        await container.subscriptions.get(auth.user.id, subscription_id)
+    )
+
+
+@router.delete("/{subscription_id}", responses=NOT_YOURS)
+async def cancel(
+    subscription_id: uuid.UUID,
+    auth: CurrentAuth,
+    container: ContainerDep,
+    immediately: Annotated[
+        bool, Query(description="End access now, without refund")
+    ] = False,
+) -> SubscriptionOut:
+    """Cancel at the period's end (access until then), or now."""
+    return SubscriptionOut.of(
+        await container.subscriptions.cancel(auth.user.id, subscription_id, immediately)
+    )
+
+
+@router.post("/{subscription_id}/resume", responses=NOT_YOURS)
+async def resume(
+    subscription_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> SubscriptionOut:
+    """Undo a pending cancellation or scheduled downgrade before the period ends."""
+    return SubscriptionOut.of(
+        await container.subscriptions.resume(auth.user.id, subscription_id)
+    )

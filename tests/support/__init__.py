@@ -1,0 +1,1 @@
+"""Test doubles that are real programs: e.g. a JSON-RPC node backed by LiteSVM."""
