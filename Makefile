@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean fuzz soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest --cov --cov-report=term
+
+# The API fuzz of the test suite, longer: FUZZ_EXAMPLES per operation and mode.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/integration/test_fuzz.py -q
+
+# Many wallets against one server on real PostgreSQL and Redis, then the books.
+SOAK_SECONDS ?= 60
+SOAK_WALLETS ?= 40
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS) --wallets $(SOAK_WALLETS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -34,6 +34,7 @@ SERVER_URL = os.environ.get(
 AUTH_DOMAIN = "app.pourtier.test"
 AUTH_URI = "https://app.pourtier.test"
 JWT_SECRET = "test-secret-" + "x" * 40
+TEST_RATE_LIMIT = "1000000/minute"
 
 
 async def _server_reachable() -> bool:
@@ -76,6 +77,12 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "AUTH_URI": AUTH_URI,
         "SOLANA_CLUSTER": "devnet",
         "POURTIER_DATA_DIR": data_dir,
+        # Limiting stays on, so every test goes through it, with budgets no
+        # test reaches; tests/integration/test_rate_limit.py sets real ones.
+        "RATE_LIMIT_ENABLED": True,
+        "RATE_LIMIT_AUTH": TEST_RATE_LIMIT,
+        "RATE_LIMIT_READ": TEST_RATE_LIMIT,
+        "RATE_LIMIT_WRITE": TEST_RATE_LIMIT,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -92,6 +99,7 @@ async def container(
 ) -> AsyncIterator[Container]:
     built = build_container(make_settings(database_url, data_dir), clock=clock)
     await migrate.upgrade(built.engine)
+    await built.invalidations.start()  # caching on, as in a served process
     yield built
     await built.stop()
 
@@ -106,6 +114,7 @@ async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     async with container.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await container.cache.clear()
     await container.legal.seed_initial()
 
 

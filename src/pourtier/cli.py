@@ -79,6 +79,8 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
+        # The client's address is worked out from TRUSTED_PROXIES alone.
+        proxy_headers=False,
         log_config=None,
         timeout_graceful_shutdown=30,
     )

@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from pourtier.infrastructure.rate_limit import parse_limits
 
 MIN_SECRET_LENGTH = 32
 DEFAULT_CONFIG_PATH = Path("config/pourtier.yaml")
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     ENV: Literal["development", "test", "production"] = "development"
     POURTIER_DATA_DIR: Path = Path(".pourtier")
     LOG_LEVEL: str = "INFO"
+    ACCESS_LOG: bool = Field(
+        default=True,
+        description="One log line per request; 5xx answers are logged regardless.",
+    )
 
     DATABASE_URL: str | None = None
     DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
@@ -42,6 +48,13 @@ class Settings(BaseSettings):
     REDIS_HOST: str | None = None
     REDIS_PORT: int = 6379
     REDIS_PASSWORD: SecretStr | None = None
+    CACHE_TTL_SECONDS: float = Field(default=60.0, gt=0)
+    CACHE_MAX_ENTRIES: int = Field(default=10_000, ge=1)
+    CACHE_NAMESPACE: str | None = Field(
+        default=None, description="Redis key prefix; derived from the database."
+    )
+    CACHE_REDIS_TIMEOUT_SECONDS: float = Field(default=0.25, gt=0)
+    CACHE_REDIS_RETRY_SECONDS: float = Field(default=2.0, gt=0)
 
     JWT_SECRET_KEY: SecretStr | None = None
     JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -84,6 +97,28 @@ class Settings(BaseSettings):
     )
 
     CORS_ORIGINS: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
+
+    RATE_LIMIT_ENABLED: bool = Field(
+        default=True, description="false switches rate limiting off (benchmarks)."
+    )
+    RATE_LIMIT_AUTH: str = Field(
+        default="20/minute", description="Sign-in routes, per client IP and wallet."
+    )
+    RATE_LIMIT_READ: str = Field(
+        default="600/minute", description="GET routes, per client IP and user."
+    )
+    RATE_LIMIT_WRITE: str = Field(
+        default="120/minute", description="Other routes, per client IP and user."
+    )
+    RATE_LIMIT_REDIS_URL: str | None = Field(
+        default=None, description="Store of the limits; default: the cache's Redis."
+    )
+    RATE_LIMIT_STORE_RETRY_SECONDS: float = Field(default=5.0, gt=0)
+    TRUSTED_PROXIES: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Proxies whose X-Forwarded-For is believed (IPs or CIDRs).",
+    )
+    MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
     HOST: str = "127.0.0.1"
     PORT: int = 9000
 
@@ -98,6 +133,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_path())
         return (init_settings, env_settings, yaml_source, file_secret_settings)
+
+    @field_validator("RATE_LIMIT_AUTH", "RATE_LIMIT_READ", "RATE_LIMIT_WRITE")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_limits(value)
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_production(self) -> Settings:
@@ -152,3 +193,7 @@ class Settings(BaseSettings):
         password = self.REDIS_PASSWORD.get_secret_value() if self.REDIS_PASSWORD else ""
         auth = f":{quote(password, safe='')}@" if password else ""
         return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/0"
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        return self.RATE_LIMIT_REDIS_URL or self.redis_url

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pourtier.application.cached import CachedReads
 from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
 from pourtier.application.legal import check_accepts_all_active
 from pourtier.domain.auth import (
@@ -23,6 +24,7 @@ from pourtier.domain.auth import (
     new_nonce,
     new_refresh_token,
 )
+from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import AuthenticationFailed, Conflict, NotFound
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
@@ -57,6 +59,11 @@ class AuthUseCases:
     tokens: AccessTokenCodec
     clock: Clock
     refresh_ttl: timedelta
+    cache: Cache = field(default_factory=NoCache)
+
+    @property
+    def _reads(self) -> CachedReads:
+        return CachedReads(self.uow, self.cache)
 
     async def issue_nonce(self, wallet_address: str) -> SignInMessage:
         validate_wallet_address(wallet_address)
@@ -222,15 +229,14 @@ class AuthUseCases:
     async def authenticate(self, access_token: str) -> Authenticated:
         """Decode the JWT, then insist its session is still live."""
         claims = self.tokens.decode(access_token)
-        async with self.uow() as uow:
-            session = await uow.sessions.get_session(claims.session_id)
-            if (
-                session is None
-                or session.revoked_at is not None
-                or session.user_id != claims.user_id
-            ):
-                raise AuthenticationFailed("session", "the session has ended")
-            user = await uow.users.get(claims.user_id)
+        session = await self._reads.session(claims.session_id)
+        if (
+            session is None
+            or session.revoked_at is not None
+            or session.user_id != claims.user_id
+        ):
+            raise AuthenticationFailed("session", "the session has ended")
+        user = await self._reads.user(claims.user_id)
         if user is None:
             raise AuthenticationFailed("session", "the account is gone")
         return Authenticated(user, claims)

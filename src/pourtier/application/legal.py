@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 
+from pourtier.application.cached import CachedReads
 from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
+from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import ComplianceRequired, Conflict, InvalidInput
 from pourtier.domain.legal import (
     Acceptance,
@@ -67,15 +69,19 @@ class Compliance:
 class LegalUseCases:
     uow: UnitOfWorkFactory
     clock: Clock
+    cache: Cache = field(default_factory=NoCache)
+
+    @property
+    def _reads(self) -> CachedReads:
+        return CachedReads(self.uow, self.cache)
 
     async def active_documents(self) -> list[LegalDocument]:
-        async with self.uow() as uow:
-            return await uow.legal.active_documents()
+        return await self._reads.active_documents()
 
     async def compliance(self, user_id: uuid.UUID) -> Compliance:
-        async with self.uow() as uow:
-            active = await uow.legal.active_documents()
-            accepted = await uow.legal.accepted_document_ids(user_id)
+        reads = self._reads
+        active = await reads.active_documents()
+        accepted = await reads.accepted_document_ids(user_id)
         return Compliance(pending_documents(active, accepted))
 
     async def require_compliance(self, user_id: uuid.UUID) -> None:

@@ -7,9 +7,10 @@ settled by the escrow follower's code path.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pourtier.application.cached import CachedReads
 from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.application.subscription_answers import (
     Answer,
@@ -31,6 +32,7 @@ from pourtier.application.subscription_charges import (
     upgrade_target,
     wallet_of,
 )
+from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound
 from pourtier.domain.escrow import Chain, TransactionStatus, TransactionType
 from pourtier.domain.subscriptions import (
@@ -68,6 +70,7 @@ class SubscriptionUseCases:
     grace: timedelta = GRACE
     confirm_timeout_seconds: float = 30.0
     retry_interval: timedelta = RETRY_INTERVAL
+    cache: Cache = field(default_factory=NoCache)
 
     def plan_list(self) -> list[Plan]:
         return sorted(self.plans.values(), key=lambda plan: plan.rank)
@@ -330,9 +333,8 @@ class SubscriptionUseCases:
             return (await self._views(uow, [subscription]))[0]
 
     async def check(self, user_id: uuid.UUID) -> Access:
-        """What the user may use now, judged by dates: one indexed query."""
-        async with self.uow() as uow:
-            live = await uow.subscriptions.live_for_user(user_id)
+        """What the user may use now, judged by dates: one indexed query, cached."""
+        live = await CachedReads(self.uow, self.cache).live_subscription(user_id)
         now = self.clock()
         if live is None or not live.has_access(now, self.grace):
             return Access(

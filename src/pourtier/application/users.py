@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pourtier.application.cached import CachedReads
 from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import NotFound
 from pourtier.domain.legal import LegalDocument, pending_documents
 from pourtier.domain.users import User
@@ -21,22 +23,26 @@ class Profile:
 class UserUseCases:
     uow: UnitOfWorkFactory
     clock: Clock
+    cache: Cache = field(default_factory=NoCache)
+
+    @property
+    def _reads(self) -> CachedReads:
+        return CachedReads(self.uow, self.cache)
 
     async def profile(self, user_id: uuid.UUID) -> Profile:
-        async with self.uow() as uow:
-            user = await uow.users.get(user_id)
-            if user is None:
-                raise NotFound("user not found")
-            active = await uow.legal.active_documents()
-            accepted = await uow.legal.accepted_document_ids(user_id)
+        reads = self._reads
+        user = await reads.user(user_id)
+        if user is None:
+            raise NotFound("user not found")
+        active = await reads.active_documents()
+        accepted = await reads.accepted_document_ids(user_id)
         return Profile(user, pending_documents(active, accepted))
 
     async def get_visible(self, caller_id: uuid.UUID, user_id: uuid.UUID) -> User:
         """Another user's id answers like an unknown one, so ids can't be probed."""
         if caller_id != user_id:
             raise NotFound("user not found")
-        async with self.uow() as uow:
-            user = await uow.users.get(user_id)
+        user = await self._reads.user(user_id)
         if user is None:
             raise NotFound("user not found")
         return user

@@ -30,6 +30,17 @@ from pourtier.domain.subscriptions import default_plans
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
 from pourtier.infrastructure.auth.secrets_store import resolve_jwt_secret
 from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
+from pourtier.infrastructure.cache.invalidation import (
+    InvalidationListener,
+    listen_dsn,
+)
+from pourtier.infrastructure.cache.l1 import MemoryCache
+from pourtier.infrastructure.cache.redis_l2 import (
+    RedisCache,
+    connect_redis,
+    namespace_for,
+)
+from pourtier.infrastructure.cache.two_level import TwoLevelCache
 from pourtier.infrastructure.monitoring.health import (
     Check,
     HealthReport,
@@ -46,6 +57,7 @@ from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
+from pourtier.infrastructure.rate_limit import RateLimiter
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
@@ -90,12 +102,17 @@ class Container:
     escrow: EscrowUseCases
     subscriptions: SubscriptionUseCases
     renewals: SubscriptionRenewals
+    cache: TwoLevelCache
+    invalidations: InvalidationListener
+    rate_limiter: RateLimiter | None = None
     health_checks: dict[str, Check] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """In development, bring the schema and initial documents up to date."""
+        """Listen for cache invalidations; in development, bring the schema and
+        initial documents up to date."""
+        await self.invalidations.start()
         if self.settings.ENV == "development":
             await migrate.upgrade(self.engine)
             seeded = await self.legal.seed_initial()
@@ -127,6 +144,10 @@ class Container:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        await self.invalidations.stop()
+        await self.cache.close()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         if isinstance(self.chain.node, RpcNode):
@@ -208,18 +229,52 @@ def build_chain(settings: Settings) -> tuple[SolanaEscrowChain, LocalChain | Non
     return local.escrow_chain(), local
 
 
+def build_rate_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.RATE_LIMIT_ENABLED:
+        return None
+    return RateLimiter(
+        {
+            "auth": settings.RATE_LIMIT_AUTH,
+            "read": settings.RATE_LIMIT_READ,
+            "write": settings.RATE_LIMIT_WRITE,
+        },
+        settings.rate_limit_redis_url,
+        retry_seconds=settings.RATE_LIMIT_STORE_RETRY_SECONDS,
+    )
+
+
 def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
+    url = database_url(settings)
     engine = create_engine(
-        database_url(settings),
+        url,
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
     )
     metrics = Metrics()
     attach_query_counter(engine).listeners.append(metrics.db_queries.inc)
     session_factory = create_session_factory(engine)
+    redis_url = settings.redis_url
+    redis = (
+        connect_redis(redis_url, settings.CACHE_REDIS_TIMEOUT_SECONDS)
+        if redis_url
+        else None
+    )
+    cache = TwoLevelCache(
+        MemoryCache(settings.CACHE_MAX_ENTRIES, settings.CACHE_TTL_SECONDS),
+        RedisCache(
+            redis,
+            settings.CACHE_NAMESPACE or namespace_for(url),
+            settings.CACHE_TTL_SECONDS,
+            timeout_seconds=settings.CACHE_REDIS_TIMEOUT_SECONDS,
+            retry_seconds=settings.CACHE_REDIS_RETRY_SECONDS,
+        )
+        if redis is not None
+        else None,
+        metrics,
+    )
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory)
+        return SqlUnitOfWork(session_factory, cache)
 
     keys = {
         kid: secret.get_secret_value()
@@ -240,8 +295,6 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         uri=settings.auth_uri,
         chain_id=settings.SOLANA_CLUSTER,
     )
-    redis_url = settings.redis_url
-    redis = Redis.from_url(redis_url) if redis_url else None
     chain, local_chain = build_chain(settings)
     follower = EscrowFollower(uow=uow, chain=chain, clock=clock)
     escrow = EscrowUseCases(
@@ -274,9 +327,10 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
             tokens=tokens,
             clock=clock,
             refresh_ttl=timedelta(days=settings.JWT_REFRESH_TOKEN_EXPIRE_DAYS),
+            cache=cache,
         ),
-        users=UserUseCases(uow=uow, clock=clock),
-        legal=LegalUseCases(uow=uow, clock=clock),
+        users=UserUseCases(uow=uow, clock=clock, cache=cache),
+        legal=LegalUseCases(uow=uow, clock=clock, cache=cache),
         redis=redis,
         chain=chain,
         local_chain=local_chain,
@@ -289,6 +343,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
             plans=plans,
             grace=grace,
             confirm_timeout_seconds=settings.CHAIN_CONFIRM_TIMEOUT_SECONDS,
+            cache=cache,
         ),
         renewals=SubscriptionRenewals(
             uow=uow,
@@ -298,6 +353,9 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
             plans=plans,
             grace=grace,
         ),
+        cache=cache,
+        invalidations=InvalidationListener(listen_dsn(url), cache),
+        rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),
             "cache": redis_check(redis),

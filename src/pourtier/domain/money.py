@@ -10,13 +10,15 @@ USDC_DECIMALS = 6
 UNITS_PER_USDC = 10**USDC_DECIMALS
 U64_MAX = 2**64 - 1
 _MAX_TEXT = 32
+_PLAIN_CHARACTERS = frozenset("0123456789.-")
 
 
 def parse_usdc(text: str, field: str = "amount") -> int:
     """'12.5' -> 12_500_000. Plain decimal notation only: no exponent or NaN."""
     if not isinstance(text, str) or not 0 < len(text) <= _MAX_TEXT:
         raise InvalidInput(f"{field} must be a decimal string")
-    if not all(c.isdigit() or c in ".-" for c in text) or text.count(".") > 1:
+    # ASCII only: str.isdigit() and Decimal() also take other scripts' digits.
+    if not all(c in _PLAIN_CHARACTERS for c in text) or text.count(".") > 1:
         raise InvalidInput(f"{field} must be a plain decimal number like 12.5")
     try:
         value = Decimal(text)

@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import FastAPI
 
 from pourtier import __version__
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.monitoring.logging import configure_logging
-from pourtier.presentation.deps import current_auth, require_compliance
+from pourtier.presentation.body_limit import BodyLimitMiddleware
 from pourtier.presentation.errors import install_error_handlers
-from pourtier.presentation.middleware import RequestContextMiddleware
+from pourtier.presentation.middleware import CorsPolicy, RequestContextMiddleware
+from pourtier.presentation.openapi_auth import declare_bearer_auth
+from pourtier.presentation.rate_limit import (
+    EXPOSED_HEADERS,
+    RateLimitHeadersMiddleware,
+    route_guards,
+)
+from pourtier.presentation.responses import declare_error_responses
 from pourtier.presentation.routes import (
     auth,
     dev,
@@ -24,9 +30,6 @@ from pourtier.presentation.routes import (
     subscriptions,
     users,
 )
-
-AUTHENTICATED = [Depends(current_auth)]
-COMPLIANT = [Depends(require_compliance)]
 
 
 def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI:
@@ -50,29 +53,37 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     )
     app.state.container = container
     install_error_handlers(app)
+    guards = route_guards(limited=container.rate_limiter is not None)
+    # Requests are matched against routes in this order, one by one: the
+    # most-read first. The prefixes are disjoint, so the order changes no answer.
+    app.include_router(users.router, dependencies=guards.authenticated)
+    app.include_router(subscriptions.public_router, dependencies=guards.public)
+    app.include_router(subscriptions.router, dependencies=guards.compliant)
+    app.include_router(legal.public_router, dependencies=guards.public)
+    app.include_router(legal.router, dependencies=guards.authenticated)
+    app.include_router(escrow.router, dependencies=guards.compliant)
+    app.include_router(auth.router, dependencies=guards.sign_in)
     app.include_router(ops.router)
-    app.include_router(auth.router)
-    app.include_router(legal.public_router)
-    app.include_router(legal.router, dependencies=AUTHENTICATED)
-    app.include_router(users.router, dependencies=AUTHENTICATED)
-    app.include_router(escrow.router, dependencies=COMPLIANT)
-    app.include_router(subscriptions.public_router)
-    app.include_router(subscriptions.router, dependencies=COMPLIANT)
     if dev.enabled(container):
-        app.include_router(dev.router)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=container.settings.CORS_ORIGINS,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "X-Request-ID",
-            "Idempotency-Key",
-        ],
-        expose_headers=["X-Request-ID"],
+        app.include_router(dev.router, dependencies=guards.public)
+    declare_error_responses(app)
+    declare_bearer_auth(app)
+    if container.rate_limiter is not None:
+        app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.MAX_BODY_BYTES)
+    # Outermost, and one layer for the request id, CORS, metrics and access log.
+    cors = CorsPolicy(
+        origins=container.settings.CORS_ORIGINS,
+        methods=["GET", "POST", "PATCH", "DELETE"],
+        headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+        expose=["X-Request-ID", *EXPOSED_HEADERS],
     )
-    app.add_middleware(RequestContextMiddleware, metrics=container.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=container.metrics,
+        cors=cors,
+        access_log=container.settings.ACCESS_LOG,
+    )
     return app
 
 

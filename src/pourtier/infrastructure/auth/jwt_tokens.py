@@ -14,6 +14,18 @@ from pourtier.domain.auth import CLOCK_SKEW, AccessClaims
 from pourtier.domain.errors import AuthenticationFailed
 
 REQUIRED_CLAIMS = ["sub", "wallet", "sid", "jti", "iat", "exp", "iss", "aud"]
+VERIFIED_CACHE_SIZE = 4096
+"""Tokens whose signature and claims were already checked, kept by this process.
+
+A client sends the same access token with every request for its lifetime, so
+the signature, JSON and claims are checked once and the result is reused; the
+times are still checked against the clock on every use, and whether the
+session is still live is not this class's business (the caller asks the
+session store each time, so a logged-out token is refused at once).
+"""
+
+Times = tuple[float, float, float]
+"""(exp, iat, nbf) as numbers."""
 
 
 class JwtAccessTokens:
@@ -39,6 +51,7 @@ class JwtAccessTokens:
         self._audience = audience
         self.expires_in_seconds = int(expires_in.total_seconds())
         self._clock = clock
+        self._verified: dict[str, tuple[AccessClaims, Times]] = {}
 
     def issue(
         self,
@@ -66,12 +79,16 @@ class JwtAccessTokens:
             headers={"kid": self._kid},
         )
 
-    def _check_times(self, claims: dict[str, Any]) -> None:
-        """Against the service clock, so every part of the app agrees on 'now'."""
-        now = self._clock().timestamp()
-        times = [claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])]
+    @staticmethod
+    def _times(claims: dict[str, Any]) -> Times:
+        times = (claims["exp"], claims["iat"], claims.get("nbf", claims["iat"]))
         if not all(type(t) in (int, float) for t in times):
             raise AuthenticationFailed("token", "access token times are malformed")
+        return times
+
+    def _check_times(self, times: Times) -> None:
+        """Against the service clock, so every part of the app agrees on 'now'."""
+        now = self._clock().timestamp()
         expires, issued, not_before = times
         if expires <= now:
             raise AuthenticationFailed("token", "access token has expired")
@@ -79,6 +96,25 @@ class JwtAccessTokens:
             raise AuthenticationFailed("token", "access token is not yet valid")
 
     def decode(self, token: str) -> AccessClaims:
+        verified = self._verified.get(token)
+        if verified is not None:
+            claims, times = verified
+            try:
+                self._check_times(times)
+            except AuthenticationFailed:
+                if times[0] <= self._clock().timestamp():
+                    del self._verified[token]  # expired for good
+                raise
+            return claims
+        claims, times = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            # The oldest goes first: dicts keep insertion order.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (claims, times)
+        return claims
+
+    def _verify(self, token: str) -> tuple[AccessClaims, Times]:
+        """Signature, algorithm, key, issuer, audience and claim shapes."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -111,9 +147,10 @@ class JwtAccessTokens:
             ) from None
         except jwt.PyJWTError:
             raise AuthenticationFailed("token", "access token is invalid") from None
-        self._check_times(claims)
+        times = self._times(claims)
+        self._check_times(times)
         try:
-            return AccessClaims(
+            access = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 wallet_address=str(claims["wallet"]),
                 session_id=uuid.UUID(claims["sid"]),
@@ -124,3 +161,4 @@ class JwtAccessTokens:
             raise AuthenticationFailed(
                 "token", "access token claims are malformed"
             ) from None
+        return access, times

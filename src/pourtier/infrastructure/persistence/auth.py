@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
+from pourtier.domain.cache import session_key
 from pourtier.infrastructure.persistence.models import (
     AuthNonceRow,
     AuthSessionRow,
@@ -85,8 +86,9 @@ def _to_session(row: AuthSessionRow) -> AuthSession:
 
 
 class SqlSessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
+        self._changed = changed if changed is not None else set()
 
     async def add_session(self, session: AuthSession) -> None:
         self._session.add(
@@ -109,6 +111,7 @@ class SqlSessionRepository:
     async def revoke_session(
         self, session_id: uuid.UUID, now: datetime, reason: str
     ) -> None:
+        self._changed.add(session_key(session_id))
         await self._session.execute(
             update(AuthSessionRow)
             .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
@@ -128,7 +131,9 @@ class SqlSessionRepository:
             .returning(AuthSessionRow.id)
             .execution_options(synchronize_session=False)
         )
-        return list(result.scalars())
+        ended = list(result.scalars())
+        self._changed.update(session_key(session_id) for session_id in ended)
+        return ended
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(

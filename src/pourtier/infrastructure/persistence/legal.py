@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pourtier.domain.cache import ACTIVE_DOCUMENTS_KEY, accepted_documents_key
 from pourtier.domain.errors import Conflict
 from pourtier.domain.legal import (
     Acceptance,
@@ -37,8 +38,9 @@ def _to_document(row: LegalDocumentRow) -> LegalDocument:
 
 
 class SqlLegalRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
+        self._changed = changed if changed is not None else set()
 
     async def active_documents(self) -> list[LegalDocument]:
         rows = await self._session.scalars(
@@ -63,6 +65,7 @@ class SqlLegalRepository:
     async def add_acceptances(self, acceptances: Sequence[Acceptance]) -> None:
         if not acceptances:
             return
+        self._changed.update(accepted_documents_key(a.user_id) for a in acceptances)
         await self._session.execute(
             insert(LegalAcceptanceRow).on_conflict_do_nothing(
                 index_elements=["user_id", "document_id"]
@@ -83,6 +86,7 @@ class SqlLegalRepository:
         )
 
     async def publish(self, document: LegalDocument) -> None:
+        self._changed.add(ACTIVE_DOCUMENTS_KEY)
         await self._session.execute(
             update(LegalDocumentRow)
             .where(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pourtier.domain.cache import live_subscription_key
 from pourtier.domain.errors import Conflict
 from pourtier.domain.subscriptions import (
     GRACE,
@@ -101,11 +102,13 @@ def _charge_values(charge: SubscriptionCharge) -> dict[str, Any]:
 
 
 class SqlSubscriptionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
+        self._changed = changed if changed is not None else set()
 
     async def add(self, subscription: Subscription) -> None:
         """Conflict if the user already has a live one (a partial unique index)."""
+        self._changed.add(live_subscription_key(subscription.user_id))
         self._session.add(
             SubscriptionRow(id=subscription.id, **_subscription_values(subscription))
         )
@@ -126,6 +129,7 @@ class SqlSubscriptionRepository:
         return _to_subscription(row) if row else None
 
     async def save(self, subscription: Subscription) -> None:
+        self._changed.add(live_subscription_key(subscription.user_id))
         await self._session.execute(
             update(SubscriptionRow)
             .where(SubscriptionRow.id == subscription.id)

@@ -1,4 +1,11 @@
-"""SQLAlchemy unit of work: one session, one transaction, explicit commit."""
+"""SQLAlchemy unit of work: one session, one transaction, explicit commit.
+
+Repositories note the cache keys of the rows they write; once the commit has
+succeeded the unit drops those keys from this process's cache and the shared
+one, so the writer reads its own write at once. Other processes are told by
+the database itself: triggers (migration 0003) NOTIFY every change of a cached
+row, delivered exactly when the transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pourtier.domain.cache import Cache
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
@@ -27,16 +35,23 @@ class SqlUnitOfWork:
     subscriptions: SqlSubscriptionRepository
     escrow: SqlEscrowRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        cache: Cache | None = None,
+    ) -> None:
         self._session_factory = session_factory
+        self._cache = cache
+        self._changed: set[str] = set()
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
-        self.users = SqlUserRepository(self._session)
-        self.legal = SqlLegalRepository(self._session)
+        changed = self._changed
+        self.users = SqlUserRepository(self._session, changed)
+        self.legal = SqlLegalRepository(self._session, changed)
         self.nonces = SqlNonceRepository(self._session)
-        self.sessions = SqlSessionRepository(self._session)
-        self.subscriptions = SqlSubscriptionRepository(self._session)
+        self.sessions = SqlSessionRepository(self._session, changed)
+        self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
         return self
 
@@ -46,6 +61,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._changed.clear()  # what was not committed changed nothing
         try:
             await self._session.rollback()
         finally:
@@ -53,3 +69,8 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         await self._session.commit()
+        if self._changed:
+            keys = sorted(self._changed)
+            self._changed.clear()
+            if self._cache is not None:
+                await self._cache.invalidate(keys)

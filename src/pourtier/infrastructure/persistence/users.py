@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pourtier.domain.cache import user_key
 from pourtier.domain.errors import Conflict
 from pourtier.domain.users import KycStatus, User
 from pourtier.infrastructure.persistence.models import UserRow
@@ -27,8 +28,9 @@ def _to_user(row: UserRow) -> User:
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
+        self._changed = changed if changed is not None else set()
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self._session.get(UserRow, user_id)
@@ -59,6 +61,7 @@ class SqlUserRepository:
             raise Conflict("this wallet already has an account") from None
 
     async def save(self, user: User) -> None:
+        self._changed.add(user_key(user.id))
         await self._session.execute(
             update(UserRow)
             .where(UserRow.id == user.id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from pourtier.application.auth import TokenPair
 from pourtier.presentation.deps import ClientDep, ContainerDep, CurrentAuth
+from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.auth import (
     LogoutAllOut,
     NonceIn,
@@ -41,7 +42,7 @@ async def issue_nonce(body: NonceIn, container: ContainerDep) -> NonceOut:
     )
 
 
-@router.post("/verify")
+@router.post("/verify", responses=errors(401))
 async def verify(body: SignedIn, container: ContainerDep) -> VerifyOut:
     result = await container.auth.verify(
         body.wallet_address, body.message, body.signature
@@ -51,7 +52,11 @@ async def verify(body: SignedIn, container: ContainerDep) -> VerifyOut:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 409, s409="This wallet already has an account"),
+)
 async def register(
     body: RegisterIn, container: ContainerDep, client: ClientDep
 ) -> TokenOut:
@@ -65,7 +70,7 @@ async def register(
     return _tokens(pair)
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 404, s404="No account for this wallet"))
 async def login(body: SignedIn, container: ContainerDep, client: ClientDep) -> TokenOut:
     pair = await container.auth.login(
         body.wallet_address, body.message, body.signature, client
@@ -73,7 +78,7 @@ async def login(body: SignedIn, container: ContainerDep, client: ClientDep) -> T
     return _tokens(pair)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=errors(401))
 async def refresh(body: RefreshIn, container: ContainerDep) -> TokenOut:
     return _tokens(await container.auth.refresh(body.refresh_token))
 

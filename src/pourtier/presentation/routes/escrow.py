@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from pourtier.domain.escrow import TransactionType
 from pourtier.domain.money import parse_usdc
 from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.escrow import (
     AmountIn,
     BalanceOut,
@@ -23,13 +24,27 @@ from pourtier.presentation.schemas.escrow import (
 
 router = APIRouter(prefix="/api/escrow", tags=["escrow"])
 
-CHAIN_ERRORS: dict[int | str, dict[str, str]] = {
-    502: {"description": "The chain refused the transaction"},
-    503: {"description": "The chain is unreachable"},
+CHAIN_ERRORS = errors(
+    502,
+    503,
+    s503="The chain or the database is unreachable; retry later",
+)
+PREPARE_ERRORS = {
+    **CHAIN_ERRORS,
+    **errors(409, s409="The escrow is not initialized, or already is"),
+}
+SUBMIT_ERRORS = {
+    **CHAIN_ERRORS,
+    **errors(
+        404,
+        409,
+        s404="No such prepared transaction of the caller's",
+        s409="Already settled, or submitted under another id",
+    ),
 }
 
 
-@router.post("/initialize", responses=CHAIN_ERRORS)
+@router.post("/initialize", responses=PREPARE_ERRORS)
 async def initialize(
     body: InitializeIn, auth: CurrentAuth, container: ContainerDep
 ) -> PreparedOut:
@@ -39,7 +54,7 @@ async def initialize(
     return PreparedOut.of(await container.escrow.initialize(auth.user.id, allowance))
 
 
-@router.post("/deposit", responses=CHAIN_ERRORS)
+@router.post("/deposit", responses=PREPARE_ERRORS)
 async def deposit(
     body: AmountIn, auth: CurrentAuth, container: ContainerDep
 ) -> PreparedOut:
@@ -47,7 +62,7 @@ async def deposit(
     return PreparedOut.of(await container.escrow.deposit(auth.user.id, amount))
 
 
-@router.post("/withdraw", responses=CHAIN_ERRORS)
+@router.post("/withdraw", responses=PREPARE_ERRORS)
 async def withdraw(
     body: AmountIn, auth: CurrentAuth, container: ContainerDep
 ) -> PreparedOut:
@@ -55,7 +70,7 @@ async def withdraw(
     return PreparedOut.of(await container.escrow.withdraw(auth.user.id, amount))
 
 
-@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, responses=CHAIN_ERRORS)
+@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, responses=SUBMIT_ERRORS)
 async def submit(
     body: SubmitIn, auth: CurrentAuth, container: ContainerDep
 ) -> SubmittedOut:
@@ -84,7 +99,7 @@ async def transactions(
 
 @router.get(
     "/transactions/{transaction_id}",
-    responses={404: {"description": "Not yours, or unknown"}},
+    responses=errors(404, s404="Not yours, or unknown"),
 )
 async def transaction(
     transaction_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pourtier.application.subscription_answers import Outcome
 from pourtier.domain.subscriptions import SubscriptionStatus
 from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.subscriptions import (
     AccessOut,
     PaymentFailedOut,
@@ -27,10 +28,20 @@ SUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": SubscriptionOut, "description": "Upgraded, or downgrade scheduled"},
     202: {"model": SubscriptionOut, "description": "Charge sent, not final yet"},
     402: {"model": PaymentFailedOut, "description": "Balance or allowance short"},
-    409: {"description": "Same plan already active, or a charge in flight"},
-    503: {"description": "The chain is unreachable"},
+    **errors(
+        409,
+        502,
+        503,
+        s409="Same plan already active, a charge in flight, or the "
+        "Idempotency-Key was used for another request",
+        s503="The chain or the database is unreachable; retry later",
+    ),
 }
-NOT_YOURS: dict[int | str, dict[str, Any]] = {404: {"description": "Not yours"}}
+NOT_YOURS = errors(404, s404="Not yours, or unknown")
+CHANGE_ERRORS = {
+    **NOT_YOURS,
+    **errors(409, s409="Nothing to change in the subscription's current state"),
+}
 
 
 @public_router.get("/plans")
@@ -96,7 +107,7 @@ async def get_subscription(
     )
 
 
-@router.delete("/{subscription_id}", responses=NOT_YOURS)
+@router.delete("/{subscription_id}", responses=CHANGE_ERRORS)
 async def cancel(
     subscription_id: uuid.UUID,
     auth: CurrentAuth,
@@ -111,7 +122,7 @@ async def cancel(
     )
 
 
-@router.post("/{subscription_id}/resume", responses=NOT_YOURS)
+@router.post("/{subscription_id}/resume", responses=CHANGE_ERRORS)
 async def resume(
     subscription_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
 ) -> SubscriptionOut:

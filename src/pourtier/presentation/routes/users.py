@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from pourtier.application.users import Profile
 from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
 
@@ -34,7 +35,7 @@ async def update_me(
     return _profile(await container.users.update_profile(auth.user.id, changes))
 
 
-@router.get("/{user_id}", responses={404: {"description": "Not yours, or unknown"}})
+@router.get("/{user_id}", responses=errors(404, s404="Not yours, or unknown"))
 async def get_user(
     user_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
 ) -> UserOut:

@@ -17,8 +17,12 @@ def _wallet(value: str) -> str:
         raise ValueError(error.detail) from None
 
 
+# Documented for clients (and fuzzers); the validator gives the friendly error.
+BASE58_PATTERN = "^[1-9A-HJ-NP-Za-km-z]+$"
 WalletAddress = Annotated[
-    str, Field(min_length=32, max_length=44), AfterValidator(_wallet)
+    str,
+    Field(min_length=32, max_length=44, json_schema_extra={"pattern": BASE58_PATTERN}),
+    AfterValidator(_wallet),
 ]
 SignedMessage = Annotated[str, Field(min_length=1, max_length=4096)]
 SignatureText = Annotated[str, Field(min_length=1, max_length=256)]

@@ -1,0 +1,126 @@
+"""Every route that takes an id, asked with another user's id, answers 404.
+
+The routes come from the app's own route table, not from a list kept here: a
+new route with a path parameter is walked too, and fails this test until the
+test knows what real resource to name in it. User A owns one of each kind of
+resource; user B, signed in and compliant, asks for each by A's id with every
+method the route has. Each answer must be the same 404 an unknown id gets,
+without a trace of A's data, and A's resources must be untouched afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+from pourtier.di.container import Container
+from pourtier.presentation.app import create_app
+from pourtier.presentation.responses import api_routes
+from tests.helpers import bearer, create_funded_escrow, create_user
+from tests.subscription_helpers import get_subscription, subscribe
+
+# Which of A's resources fills each path parameter.
+RESOURCE_OF_PARAMETER = {
+    "user_id": "user",
+    "transaction_id": "escrow_transaction",
+    "subscription_id": "subscription",
+}
+# The most harmful form of a request, where a route takes options.
+QUERY = {("DELETE", "/api/subscriptions/{subscription_id}"): {"immediately": "true"}}
+KNOWN_ID_ROUTES = {
+    ("GET", "/api/users/{user_id}"),
+    ("GET", "/api/escrow/transactions/{transaction_id}"),
+    ("GET", "/api/subscriptions/{subscription_id}"),
+    ("DELETE", "/api/subscriptions/{subscription_id}"),
+    ("POST", "/api/subscriptions/{subscription_id}/resume"),
+}
+
+
+def id_routes(container: Container) -> list[tuple[str, str, list[str]]]:
+    """(method, path template, parameter names) of every route with a parameter."""
+    app = create_app(container, manage_lifespan=False)
+    found: list[tuple[str, str, list[str]]] = []
+    for route in api_routes(app):
+        names = re.findall(r"{([^}:]+)(?::[^}]*)?}", route.path_format)
+        methods = route.methods or set()
+        found.extend((method, route.path_format, names) for method in methods if names)
+    return sorted(found)
+
+
+async def owned_resources(
+    client: httpx.AsyncClient, container: Container
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """User A with one resource of each kind; returns A's tokens and the ids."""
+    _, tokens = await create_funded_escrow(client, container, deposit="100")
+    subscribed = await subscribe(client, tokens, "basic")
+    assert subscribed.status_code == 201, subscribed.text
+    listed = await client.get("/api/escrow/transactions", headers=bearer(tokens))
+    assert listed.status_code == 200, listed.text
+    return tokens, {
+        "user": tokens["user"]["id"],
+        "escrow_transaction": listed.json()[0]["id"],
+        "subscription": subscribed.json()["id"],
+    }
+
+
+async def test_every_id_route_hides_other_users_resources(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    routes = id_routes(container)
+    walked = {(method, path) for method, path, _ in routes}
+    assert walked >= KNOWN_ID_ROUTES, "the route walk missed known routes"
+
+    unknown = [
+        f"{method} {path}: {name}"
+        for method, path, names in routes
+        for name in names
+        if name not in RESOURCE_OF_PARAMETER
+    ]
+    assert not unknown, (
+        "routes with a path parameter this test cannot fill with another "
+        f"user's resource (add it to RESOURCE_OF_PARAMETER): {unknown}"
+    )
+
+    owner, ids = await owned_resources(client, container)
+    intruder = await create_user(client)
+    subscription_before = await get_subscription(client, owner, ids["subscription"])
+
+    for method, path, names in routes:
+        values = {name: ids[RESOURCE_OF_PARAMETER[name]] for name in names}
+        url = path.format(**values)
+        params = QUERY.get((method, path))
+
+        theirs = await client.request(
+            method, url, params=params, headers=bearer(intruder)
+        )
+        assert theirs.status_code == 404, (method, url, theirs.text)
+        assert theirs.headers["content-type"] == "application/json"
+        body = theirs.json()
+        assert isinstance(body["detail"], str), body
+        assert set(body) == {"detail"}, body
+        for value in values.values():
+            assert value not in theirs.text
+        assert ids["user"] not in theirs.text
+
+        # The same as for an id that does not exist at all.
+        nowhere = path.format(**{name: str(uuid.uuid4()) for name in names})
+        unknown_answer = await client.request(
+            method, nowhere, params=params, headers=bearer(intruder)
+        )
+        assert unknown_answer.status_code == 404
+        assert unknown_answer.json() == body, (method, path)
+
+    # Nothing B asked for changed A's resources, and A still sees each of them.
+    assert await get_subscription(client, owner, ids["subscription"]) == (
+        subscription_before
+    )
+    for method, path, names in routes:
+        if method != "GET":
+            continue
+        values = {name: ids[RESOURCE_OF_PARAMETER[name]] for name in names}
+        mine = await client.get(path.format(**values), headers=bearer(owner))
+        assert mine.status_code == 200, (path, mine.text)
+        assert mine.json()["id"] in values.values()
