@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean fuzz soak
+.PHONY: run test lint typecheck unit clean fuzz soak bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/pourtier serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +35,10 @@ SOAK_SECONDS ?= 60
 SOAK_WALLETS ?= 40
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS) --wallets $(SOAK_WALLETS)
+
+# The service under wrk beside a bare FastAPI ceiling: bench/results/latest.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

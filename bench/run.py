@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -76,6 +77,8 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    cpu_seconds: float = 0.0
+    """CPU time wrk itself used: the load generator shares the machine."""
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -114,6 +117,11 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -139,6 +147,7 @@ class Load:
     connections: int
     duration: int
     warmup: int
+    scrape_overhead: float | None = None
 
     def run(
         self,
@@ -158,10 +167,13 @@ class Load:
         if token:
             command += ["-s", str(BENCH / "auth.lua")]
             env["BENCH_TOKEN"] = token
+        before = children_cpu_seconds()
         done = subprocess.run(
             [*command, url], env=env, capture_output=True, text=True, check=True
         )
-        return parse_wrk(done.stdout)
+        result = parse_wrk(done.stdout)
+        result.cpu_seconds = children_cpu_seconds() - before
+        return result
 
     def batch(
         self, base_url: str, path: str, bodies: Sequence[str], workdir: Path
@@ -189,6 +201,7 @@ class Load:
             path,
             str(threads),
         ]
+        cpu_before = children_cpu_seconds()
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -209,7 +222,9 @@ class Load:
             for line in Path(f"{prefix}.{i}").read_text().splitlines():
                 status, _, body = line.partition(" ")
                 answers.append((int(status), json.loads(body)))
-        return seconds, parse_wrk(stdout), answers
+        result = parse_wrk(stdout)
+        result.cpu_seconds = children_cpu_seconds() - cpu_before
+        return seconds, result, answers
 
 
 # --- what the service runs on --------------------------------------------------
@@ -293,6 +308,7 @@ class Server:
     port: int
     health_path: str
     log_path: Path
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -332,7 +348,9 @@ class Server:
             self.process.wait()
 
     def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        text = (
+            self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        )
         return "\n".join(text.splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
@@ -340,14 +358,64 @@ class Server:
             return 0.0
         return process_tree_cpu_seconds(self.process.pid)
 
-    def db_queries(self) -> float | None:
-        """The counter, net of the queries the scrape itself makes (gauges)."""
+    def _scrape(self) -> tuple[str, float] | None:
+        """(which worker answered, its query counter), on a fresh connection."""
         try:
             text = httpx.get(self.url + "/metrics", timeout=10).text
         except httpx.HTTPError:
             return None
-        match = re.search(rf"^{DB_QUERIES}\s+([\d.e+]+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else None
+        queries = re.search(rf"^{DB_QUERIES}\s+(\S+)$", text, re.MULTILINE)
+        started = re.search(r'^pourtier_process_info\{pid="(\d+)"', text, re.MULTILINE)
+        if queries is None:
+            return None
+        return (started.group(1) if started else "one"), float(queries.group(1))
+
+    def db_queries(self, *, first: bool = False) -> dict[str, float] | None:
+        """Each worker's query counter, by scraping until every worker answered.
+
+        Each worker counts its own queries, and a scrape reaches whichever
+        worker accepts the connection. `first`: a worker's first answer (after
+        a run), else its last (before one, so it includes the scrapes' own
+        queries).
+        """
+        counters: dict[str, float] = {}
+        for _ in range(30 * self.workers):
+            scraped = self._scrape()
+            if scraped is None:
+                return None
+            worker, value = scraped
+            if first:
+                counters.setdefault(worker, value)
+            else:
+                counters[worker] = value
+            if len(counters) >= self.workers:
+                return counters
+        return None
+
+    def scrape_overhead(self) -> float | None:
+        """Queries one scrape makes itself (it refreshes gauges from the DB)."""
+        if self.workers != 1:
+            return None
+        before = self.db_queries()
+        after = self.db_queries()
+        if before is None or after is None:
+            return None
+        return after["one" if "one" in after else next(iter(after))] - next(
+            iter(before.values())
+        )
+
+
+def queries_between(
+    before: dict[str, float] | None,
+    after: dict[str, float] | None,
+    overhead: float | None,
+) -> float | None:
+    """Queries the run made: per worker, the difference less one scrape's own."""
+    if before is None or after is None or overhead is None:
+        return None
+    if set(before) != set(after):
+        return None
+    return sum(after[w] - before[w] - overhead for w in after)
 
 
 def service(env: dict[str, str], workers: int, logs: Path) -> Server:
@@ -361,6 +429,7 @@ def service(env: dict[str, str], workers: int, logs: Path) -> Server:
         port,
         "/health",
         logs / f"pourtier-w{workers}.log",
+        workers,
     )
 
 
@@ -368,6 +437,8 @@ def bare(workers: int, logs: Path) -> Server:
     port = free_port()
     command = [str(BIN / "uvicorn"), "--app-dir", str(BENCH), "bare_app:app"]
     command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    # What `pourtier serve` passes to uvicorn.run (see cli.py).
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-proxy-headers"]
     command += ["--no-access-log", "--log-level", "warning"]
     return Server(
         f"bare FastAPI (workers={workers})",
@@ -376,6 +447,7 @@ def bare(workers: int, logs: Path) -> Server:
         port,
         "/hello",
         logs / f"bare-w{workers}.log",
+        workers,
     )
 
 
@@ -414,7 +486,9 @@ def running(server: Server) -> Iterator[Server]:
 
 
 def sign_in_body(client: httpx.Client, wallet: Keypair) -> dict[str, Any]:
-    answer = client.post("/api/auth/nonce", json={"wallet_address": str(wallet.pubkey())})
+    answer = client.post(
+        "/api/auth/nonce", json={"wallet_address": str(wallet.pubkey())}
+    )
     answer.raise_for_status()
     message: str = answer.json()["message"]
     return {
@@ -574,12 +648,14 @@ class Row:
     queries: float | None
     errors: int
     cpu_us: float | None = None
+    wrk_cpu_us: float | None = None
     unit: str = "req/s"
 
     def cells(self) -> list[str]:
         ratio = f"{self.rps / self.ceiling:.2f}" if self.ceiling else "—"
         queries = "n/a" if self.queries is None else f"{self.queries:.2f}"
         cpu = "n/a" if self.cpu_us is None else f"{self.cpu_us:,.0f}"
+        wrk = "n/a" if self.wrk_cpu_us is None else f"{self.wrk_cpu_us:,.0f}"
         return [
             self.label,
             str(self.workers),
@@ -589,12 +665,13 @@ class Row:
             ratio,
             queries,
             cpu,
+            wrk,
             str(self.errors),
         ]
 
 
-HEADER = ["endpoint", "workers", "throughput", "p50 ms", "p99 ms", "× bare"]
-HEADER += ["DB queries/req", "server CPU µs/req", "errors"]
+HEADER = ["endpoint", "workers", "throughput", "p50 ms", "p99 ms", "x bare"]
+HEADER += ["DB queries/req", "server CPU µs/req", "wrk CPU µs/req", "errors"]
 
 
 def table(rows: list[Row]) -> str:
@@ -605,7 +682,9 @@ def table(rows: list[Row]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(cells[0]) + " |", rule, *(line(r) + " |" for r in cells[1:])])
+    return "\n".join(
+        [line(cells[0]) + " |", rule, *(line(r) + " |" for r in cells[1:])]
+    )
 
 
 @dataclass
@@ -632,14 +711,14 @@ class Report:
             ratio = one.rps / one.ceiling
             ok = ratio >= 0.5 and one.p99_ms <= 10
             out.append(
-                f"- {path}: {ratio:.2f} × bare (target ≥ 0.50), p99 "
+                f"- {path}: {ratio:.2f} x bare (target ≥ 0.50), p99 "
                 f"{one.p99_ms:.2f} ms (target ≤ 10): {'met' if ok else 'NOT met'}"
             )
             two = self.find(path, 2)
             if two is not None:
                 scale = two.rps / one.rps
                 out.append(
-                    f"- {path} workers=2: {scale:.2f}× workers=1 (target ≥ 1.6): "
+                    f"- {path} workers=2: {scale:.2f}x workers=1 (target ≥ 1.6): "
                     f"{'met' if scale >= 1.6 else 'NOT met'}"
                 )
         sign_in = self.find("login", 1)
@@ -672,7 +751,7 @@ def git_revision() -> str:
     return rev + (" + uncommitted changes" if dirty else "")
 
 
-# --- orchestration -----------------------------------------------------------------------
+# --- orchestration ------------------------------------------------------------
 
 
 def measure_read(
@@ -686,21 +765,15 @@ def measure_read(
     profile: Path | None,
 ) -> Row:
     load.run(server.url + path, token=token, duration=load.warmup)
-    before = server.db_queries() if workers == 1 else None
-    overhead = None
-    if before is not None:
-        again = server.db_queries()
-        overhead = again - before if again is not None else None
-        before = again
+    if load.scrape_overhead is None:
+        load.scrape_overhead = server.scrape_overhead()
+    before = server.db_queries()
     cpu_before = server.cpu_seconds()
     with profiling(server, profile, label):
         result = load.run(server.url + path, token=token)
     cpu = (server.cpu_seconds() - cpu_before) * 1e6 / max(result.requests, 1)
-    queries = None
-    if before is not None and overhead is not None:
-        after = server.db_queries()
-        if after is not None:
-            queries = (after - before - overhead) / max(result.requests, 1)
+    made = queries_between(before, server.db_queries(first=True), load.scrape_overhead)
+    queries = None if made is None else made / max(result.requests, 1)
     return Row(
         label,
         workers,
@@ -711,6 +784,7 @@ def measure_read(
         queries,
         result.non_2xx + result.socket_errors,
         cpu,
+        result.cpu_seconds * 1e6 / max(result.requests, 1),
     )
 
 
@@ -761,8 +835,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-workers2", action="store_true")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks per row here")
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
     parser.add_argument(
-        "--output", type=Path, default=BENCH / "results" / "latest.md"
+        "--source",
+        type=Path,
+        help="serve the pourtier package of another checkout (for before/after)",
     )
     args = parser.parse_args(argv)
     wanted = [w for w in args.only.split(",") if w]
@@ -782,6 +859,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir = work / "data"
         env, database, cache = service_environment(data_dir)
         report.notes += [f"database: {database}", f"cache: {cache}"]
+        if args.source:
+            env["PYTHONPATH"] = str(args.source.resolve() / "src")
+            report.notes.append(f"service code: {args.source} (--source)")
 
         ceilings: dict[int, float] = {}
         for workers in (1, 2) if not args.no_workers2 else (1,):
@@ -836,12 +916,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with profiling(server, args.profile, "sign-in"):
                     sign_in = measure_sign_in(load, server.url, wallets, work / "in")
                 cpu = (server.cpu_seconds() - cpu_before) * 1e6 / sign_in.count
-                after = server.db_queries()
-                queries = (
-                    (after - before) / sign_in.count
-                    if after is not None and before is not None
-                    else None
+                made = queries_between(
+                    before, server.db_queries(first=True), load.scrape_overhead
                 )
+                queries = None if made is None else made / sign_in.count
                 report.add(
                     Row(
                         "sign-in: nonce -> sign -> login",
@@ -853,6 +931,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         queries,
                         sign_in.failures,
                         cpu,
+                        (sign_in.nonce.cpu_seconds + sign_in.login.cpu_seconds)
+                        * 1e6
+                        / sign_in.count,
                         unit="logins/s",
                     )
                 )
@@ -878,7 +959,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
             report.notes.append(
                 "workers=2 rows: ratio still to the 1-worker ceiling; DB queries "
-                "n/a because each worker keeps its own counter"
+                "summed over the workers' own counters"
             )
 
     elapsed = time.monotonic() - started
@@ -903,8 +984,8 @@ def render(report: Report, load: Load, elapsed: float) -> str:
         f"- when: {datetime.now(UTC).isoformat(timespec='seconds')}, "
         f"revision {git_revision()}",
         f"- machine: {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, uvicorn {uvicorn_version} (loop and http "
-        "auto: uvloop + httptools), access log off",
+        f"{platform.python_version()}, uvicorn {uvicorn_version} (uvloop, httptools, "
+        "no proxy headers, no access log), both apps alike",
         f"- load: wrk -t{load.threads} -c{load.connections} -d{load.duration}s "
         f"--latency after {load.warmup} s warm-up, on the same machine",
         *(f"- {note}" for note in report.notes),

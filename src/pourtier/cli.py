@@ -78,6 +78,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        # The C parser and event loop from uvicorn[standard], named so that a
+        # missing one fails loudly rather than falling back to the slower
+        # pure-Python ones.
+        loop="uvloop",
+        http="httptools",
         access_log=False,
         # The client's address is worked out from TRUSTED_PROXIES alone.
         proxy_headers=False,

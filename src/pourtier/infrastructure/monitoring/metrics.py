@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -18,6 +22,12 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_* (CPU, memory, start time): one set per worker process,
+        # and which process answered the scrape.
+        ProcessCollector(registry=self.registry)
+        Info(
+            "pourtier_process", "The process that answered.", registry=self.registry
+        ).info({"pid": str(os.getpid())})
         self.http_requests = Counter(
             "pourtier_http_requests_total",
             "HTTP requests by method, route template and status.",

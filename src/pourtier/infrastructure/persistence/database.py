@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -62,14 +64,53 @@ class QueryCounter:
             listener()
 
 
+IDLE_PING_SECONDS = 1.0
+"""A pooled connection unused for longer than this is pinged before it is lent."""
+_LAST_USED = "pourtier_last_used"
+
+
 def create_engine(url: str, pool_size: int, max_overflow: int) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    ping_idle_connections(engine, IDLE_PING_SECONDS)
+    return engine
+
+
+def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """`pool_pre_ping`, but only for connections that have been resting.
+
+    SQLAlchemy's pre-ping is a round trip on every checkout, about 0.2 ms of
+    CPU, as much as a small query. Under load a connection comes back to the
+    pool and goes out again within milliseconds; one that was returned less
+    than `idle_seconds` ago has just worked and is lent without a ping. One
+    that rested longer is pinged, and if the server dropped it (a restart, an
+    idle timeout) the pool replaces it before anyone sees an error, as with
+    pre-ping. A connection killed within `idle_seconds` of its last use fails
+    the statement that next uses it, as a statement in flight then would;
+    SQLAlchemy then invalidates the whole pool, so the connections lent after
+    that are new ones.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get(_LAST_USED)
+        if last_used is not None and time.monotonic() - last_used < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("stale pooled connection") from error
+
+    @event.listens_for(pool, "connect")
+    @event.listens_for(pool, "checkin")
+    def _used(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
 
 
 def attach_query_counter(engine: AsyncEngine) -> QueryCounter:

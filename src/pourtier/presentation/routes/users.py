@@ -16,9 +16,8 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 
 
 def _profile(profile: Profile) -> ProfileOut:
-    return ProfileOut(
-        **UserOut.of(profile.user).model_dump(),
-        pending_documents=[PendingDocumentOut.of(d) for d in profile.pending_documents],
+    return ProfileOut.of_user(
+        profile.user, [PendingDocumentOut.of(d) for d in profile.pending_documents]
     )
 
 

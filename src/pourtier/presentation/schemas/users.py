@@ -37,6 +37,21 @@ class UserOut(BaseModel):
 class ProfileOut(UserOut):
     pending_documents: list[PendingDocumentOut]
 
+    @classmethod
+    def of_user(cls, user: User, pending: list[PendingDocumentOut]) -> ProfileOut:
+        """Built in one validation (GET /api/users/me is a hot path)."""
+        return cls(
+            id=user.id,
+            wallet_address=user.wallet_address,
+            display_name=user.display_name,
+            email=user.email,
+            kyc_status=user.kyc_status.value,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            last_login_at=user.last_login_at,
+            pending_documents=pending,
+        )
+
 
 class ProfilePatchIn(Request):
     display_name: str | None = Field(
