@@ -42,9 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Where to look for a machine PostgreSQL and Redis (else: the embedded defaults).
+PG_SERVER = os.environ.get(
+    "BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BENCH_DATABASE = "pourtier_bench"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
 AUTH_DOMAIN = "bench.pourtier.local"
 AUTH_URI = f"https://{AUTH_DOMAIN}"
 DB_QUERIES = "pourtier_db_queries_total"
@@ -247,7 +250,8 @@ async def _fresh_database() -> str | None:
         await admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
     finally:
         await admin.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+    base = PG_SERVER.rsplit("/", 1)[0].split("://", 1)[1]
+    return f"postgresql+asyncpg://{base}/{BENCH_DATABASE}"
 
 
 def _fresh_redis() -> str | None:
@@ -286,7 +290,7 @@ def service_environment(data_dir: Path) -> tuple[dict[str, str], str, str]:
     database_url = asyncio.run(_fresh_database())
     if database_url:
         env["DATABASE_URL"] = database_url
-        database = f"PostgreSQL 127.0.0.1:5432/{BENCH_DATABASE}"
+        database = f"PostgreSQL {database_url.split('@', 1)[-1]}"
     else:
         env.pop("DATABASE_URL", None)
         database = "embedded PostgreSQL (pgserver)"
@@ -852,7 +856,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.monotonic()
     report = Report()
-    with tempfile.TemporaryDirectory(prefix="pourtier-bench-") as temp:
+    with tempfile.TemporaryDirectory(
+        prefix="pourtier-bench-", ignore_cleanup_errors=True
+    ) as temp:
         work = Path(temp)
         logs = work / "logs"
         logs.mkdir()
@@ -911,6 +917,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     load, server.url, args.logins, documents, work / "register"
                 )
                 log("sign-in: nonce -> sign -> login for each")
+                if load.scrape_overhead is None:
+                    load.scrape_overhead = server.scrape_overhead()
                 before = server.db_queries()
                 cpu_before = server.cpu_seconds()
                 with profiling(server, args.profile, "sign-in"):

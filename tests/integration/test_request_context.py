@@ -68,7 +68,7 @@ async def test_access_log_off_still_logs_a_failure_with_its_request_id(
 
 
 async def test_request_context_does_not_leak_into_the_caller(
-    client: httpx.AsyncClient, json_logs: LogLines
+    client: httpx.AsyncClient,
 ) -> None:
     """In-process (as here), a request's bound id is gone once it returns."""
     await client.get("/health", headers={"X-Request-ID": "leak-check"})
