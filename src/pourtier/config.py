@@ -162,16 +162,19 @@ class Settings(BaseSettings):
             problems.append(
                 "JWT_PREVIOUS_KEYS has weak keys: " + ", ".join(sorted(weak_retired))
             )
-        if not self.DATABASE_URL:
-            problems.append("DATABASE_URL is missing")
-        if not self.FEE_AUTHORITY_KEYPAIR:
-            problems.append("FEE_AUTHORITY_KEYPAIR is missing")
-        if self.SOLANA_RPC_URL and not (self.USDC_MINT and self.TREASURY_TOKEN_ACCOUNT):
-            problems.append(
-                "USDC_MINT and TREASURY_TOKEN_ACCOUNT are required with RPC"
-            )
-        if not self.AUTH_DOMAIN:
-            problems.append("AUTH_DOMAIN is missing")
+        # Production runs on a real cluster: never the local chain and its
+        # generated test mint, so every chain setting is required by name.
+        required = {
+            "DATABASE_URL": self.DATABASE_URL,
+            "AUTH_DOMAIN": self.AUTH_DOMAIN,
+            "SOLANA_RPC_URL": self.SOLANA_RPC_URL,
+            "USDC_MINT": self.USDC_MINT,
+            "TREASURY_TOKEN_ACCOUNT": self.TREASURY_TOKEN_ACCOUNT,
+            "FEE_AUTHORITY_KEYPAIR": self.FEE_AUTHORITY_KEYPAIR,
+        }
+        problems += [
+            f"{name} is missing" for name, value in required.items() if not value
+        ]
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

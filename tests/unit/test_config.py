@@ -35,6 +35,17 @@ def write_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Pa
     return path
 
 
+REQUIRED_IN_PRODUCTION = (
+    "JWT_SECRET_KEY",
+    "DATABASE_URL",
+    "AUTH_DOMAIN",
+    "SOLANA_RPC_URL",
+    "USDC_MINT",
+    "TREASURY_TOKEN_ACCOUNT",
+    "FEE_AUTHORITY_KEYPAIR",
+)
+
+
 def production(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "ENV": "production",
@@ -42,6 +53,9 @@ def production(**overrides: object) -> Settings:
         "DATABASE_URL": "postgresql://db.internal/pourtier",
         "AUTH_DOMAIN": "app.example.com",
         "FEE_AUTHORITY_KEYPAIR": "fee-authority-secret-in-base58",
+        "SOLANA_RPC_URL": "https://rpc.example.com/?api-key=private",
+        "USDC_MINT": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+        "TREASURY_TOKEN_ACCOUNT": "7VHUFJHWu2CuExkJcJrzhQPJ2oygupTWkL2A2For4BmE",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -123,6 +137,10 @@ def test_complete_production_settings_are_accepted() -> None:
         ("JWT_SECRET_KEY", "JWT_SECRET_KEY is missing"),
         ("DATABASE_URL", "DATABASE_URL is missing"),
         ("AUTH_DOMAIN", "AUTH_DOMAIN is missing"),
+        ("SOLANA_RPC_URL", "SOLANA_RPC_URL is missing"),
+        ("USDC_MINT", "USDC_MINT is missing"),
+        ("TREASURY_TOKEN_ACCOUNT", "TREASURY_TOKEN_ACCOUNT is missing"),
+        ("FEE_AUTHORITY_KEYPAIR", "FEE_AUTHORITY_KEYPAIR is missing"),
     ],
 )
 def test_production_refuses_a_missing_setting(missing: str, message: str) -> None:
@@ -131,7 +149,7 @@ def test_production_refuses_a_missing_setting(missing: str, message: str) -> Non
     text = str(caught.value)
     assert "refusing to start in production" in text
     assert message in text
-    others = {"JWT_SECRET_KEY", "DATABASE_URL", "AUTH_DOMAIN"} - {missing}
+    others = set(REQUIRED_IN_PRODUCTION) - {missing}
     assert not any(f"{name} is missing" in text for name in others)
 
 
@@ -139,7 +157,7 @@ def test_production_names_every_missing_setting_at_once() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(ENV="production")
     text = str(caught.value)
-    for name in ("JWT_SECRET_KEY", "DATABASE_URL", "AUTH_DOMAIN"):
+    for name in REQUIRED_IN_PRODUCTION:
         assert f"{name} is missing" in text
 
 
@@ -236,3 +254,21 @@ def test_production_refuses_weak_retired_jwt_keys() -> None:
     assert "JWT_PREVIOUS_KEYS has weak keys: old" in message
     assert "older" not in message
     assert production(JWT_PREVIOUS_KEYS={"old": STRONG_SECRET}).JWT_PREVIOUS_KEYS
+
+
+def test_production_never_falls_back_to_the_local_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without SOLANA_RPC_URL the service would run on a test mint: refused."""
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("JWT_SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("AUTH_DOMAIN", "app.example.com")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/pourtier")
+    monkeypatch.setenv("FEE_AUTHORITY_KEYPAIR", "fee-authority-secret-in-base58")
+    with pytest.raises(ValidationError) as caught:
+        create_app_from_environment()
+    text = str(caught.value)
+    for name in ("SOLANA_RPC_URL", "USDC_MINT", "TREASURY_TOKEN_ACCOUNT"):
+        assert f"{name} is missing" in text
+    assert "FEE_AUTHORITY_KEYPAIR is missing" not in text
+    assert "fee-authority-secret" not in text
