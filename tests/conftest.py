@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
 
+from pourtier.application.common import Clock, utc_now
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.persistence import migrate
@@ -25,6 +26,7 @@ from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
 from pourtier.infrastructure.persistence.models import Base
+from pourtier.infrastructure.solana.local import LocalChain
 from pourtier.presentation.app import create_app
 from tests.helpers import TestClock
 
@@ -88,6 +90,21 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
     return Settings(**values)  # type: ignore[arg-type]
 
 
+_LOCAL_CHAINS: dict[Path, LocalChain] = {}
+
+
+def build_test_container(settings: Settings, clock: Clock = utc_now) -> Container:
+    """A container on LiteSVM in this process: one chain per data directory,
+    shared by every container built on it, as processes share one
+    `pourtier localnet` (tests of that process start it themselves)."""
+    if settings.SOLANA_RPC_URL:
+        return build_container(settings, clock)
+    directory = Path(settings.POURTIER_DATA_DIR) / "chain"
+    if directory not in _LOCAL_CHAINS:
+        _LOCAL_CHAINS[directory] = LocalChain.open(directory)
+    return build_container(settings, clock, local_chain=_LOCAL_CHAINS[directory])
+
+
 @pytest.fixture(scope="session")
 def clock() -> TestClock:
     return TestClock()
@@ -97,7 +114,7 @@ def clock() -> TestClock:
 async def container(
     database_url: str, data_dir: Path, clock: TestClock
 ) -> AsyncIterator[Container]:
-    built = build_container(make_settings(database_url, data_dir), clock=clock)
+    built = build_test_container(make_settings(database_url, data_dir), clock=clock)
     await migrate.upgrade(built.engine)
     await built.invalidations.start()  # caching on, as in a served process
     yield built

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -16,11 +18,12 @@ from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from pourtier.config import Settings
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container, build_container, fee_authority
 from pourtier.domain.errors import DomainError
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.monitoring.logging import configure_logging
 from pourtier.infrastructure.persistence import migrate
+from pourtier.infrastructure.solana import localnet
 
 app = typer.Typer(help="Pourtier: wallet sign-in, profiles and legal compliance.")
 db_app = typer.Typer(help="Database schema.")
@@ -56,6 +59,34 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
 
 
+def _join_local_chain() -> localnet.Localnet | None:
+    """Without SOLANA_RPC_URL, join the data directory's local chain or start
+    it; the caller stops it (if it started it) when it exits."""
+    settings = Settings()
+    if settings.SOLANA_RPC_URL:
+        return None
+    try:
+        joined = localnet.ensure(
+            Path(settings.POURTIER_DATA_DIR) / "chain", settings.LOCALNET_PORT
+        )
+    except localnet.LocalnetError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    verb = "started" if joined.process is not None else "joined"
+    console.print(f"{verb} the local chain at {joined.url}", markup=False)
+    return joined
+
+
+@contextlib.contextmanager
+def _local_chain() -> Iterator[None]:
+    joined = _join_local_chain()
+    try:
+        yield
+    finally:
+        if joined is not None:
+            joined.stop()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -69,9 +100,14 @@ def serve(
     async def prepare(container: Container) -> None:
         await container.start()
 
-    # Done once here, before workers start: the embedded PostgreSQL, the dev
-    # secret, migrations and seeding are then ready and never raced.
-    _with_container(prepare)
+    with _local_chain():
+        # Done once here, before workers start: the embedded PostgreSQL, the
+        # dev secret, migrations and seeding are then ready and never raced.
+        _with_container(prepare)
+        _run_uvicorn(host, port, workers)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "pourtier.presentation.app:create_app_from_environment",
         factory=True,
@@ -104,11 +140,6 @@ def worker(
     """
 
     async def work(container: Container) -> int:
-        if container.local_chain is not None and not once:
-            errors.print(
-                "[yellow]warning:[/yellow] the local chain belongs to one process; "
-                "with SOLANA_RPC_URL unset, run the workers inside the API instead"
-            )
         if once:
             return sum([await run() for run in container.workers])
         main = asyncio.current_task()
@@ -123,9 +154,44 @@ def worker(
             console.print("workers stopped")
         return 0
 
-    done = _with_container(work)
+    with _local_chain():
+        done = _with_container(work)
     if once:
         console.print(f"one pass done: {done} item(s) processed")
+
+
+@app.command("localnet")
+def localnet_command(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port (default LOCALNET_PORT, 8899); 0 for any free one."),
+    ] = None,
+) -> None:
+    """Serve the local chain of POURTIER_DATA_DIR over Solana JSON-RPC.
+
+    LiteSVM with the real System and SPL Token programs, a test USDC mint and
+    a fee authority; state in POURTIER_DATA_DIR/chain. `serve` and `worker`
+    start it when SOLANA_RPC_URL is unset, or join it if it already runs.
+    """
+    settings = Settings()
+    configure_logging(settings.LOG_LEVEL)
+    _stop_on_sigterm()
+    try:
+        localnet.serve(
+            Path(settings.POURTIER_DATA_DIR) / "chain",
+            host=host,
+            port=settings.LOCALNET_PORT if port is None else port,
+            fee_authority=fee_authority(settings),
+        )
+    except localnet.LocalnetError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+
+
+def _stop_on_sigterm() -> None:
+    """uvicorn handles SIGTERM itself once serving; before that, exit cleanly."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 @db_app.command("upgrade")

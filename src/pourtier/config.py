@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     AUTH_URI: str | None = None
 
     SOLANA_RPC_URL: str | None = None
+    LOCALNET_PORT: int = Field(
+        default=8899,
+        ge=0,
+        le=65535,
+        description="Port of the local chain without SOLANA_RPC_URL; 0: any free.",
+    )
     SOLANA_CLUSTER: Literal["mainnet", "devnet", "testnet", "localnet"] = "localnet"
     ESCROW_PROGRAM_ID: str | None = None
     PASSEUR_URL: str | None = None

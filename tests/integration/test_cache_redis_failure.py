@@ -19,9 +19,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, make_settings
+from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import TestClock, bearer, create_user
 
 RETRY_SECONDS = 0.3
@@ -114,7 +114,7 @@ async def served(
         CACHE_REDIS_TIMEOUT_SECONDS=0.2,
         CACHE_REDIS_RETRY_SECONDS=RETRY_SECONDS,
     )
-    built = build_container(settings, clock=clock)
+    built = build_test_container(settings, clock=clock)
     await built.start()
     transport = httpx.ASGITransport(
         app=create_app(built, manage_lifespan=False), client=("203.0.113.9", 1)

@@ -7,11 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pourtier.di.container import build_container
 from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.database import embedded_database_url
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, make_settings
+from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import Wallet, bearer, create_user
 
 
@@ -19,7 +18,7 @@ from tests.helpers import Wallet, bearer, create_user
 async def test_embedded_database_is_the_default_and_keeps_data(
     tmp_path: Path,
 ) -> None:
-    first = build_container(make_settings("unused", tmp_path, DATABASE_URL=None))
+    first = build_test_container(make_settings("unused", tmp_path, DATABASE_URL=None))
     pgdata = (tmp_path / "postgres").resolve()
     try:
         assert (pgdata / "PG_VERSION").is_file()
@@ -38,7 +37,7 @@ async def test_embedded_database_is_the_default_and_keeps_data(
 
     url = embedded_database_url(tmp_path)
     assert "host=" in url
-    second = build_container(make_settings(url, tmp_path))
+    second = build_test_container(make_settings(url, tmp_path))
     try:
         assert await migrate.current_revision(second.engine) == (
             migrate.head_revision()

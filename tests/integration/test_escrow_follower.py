@@ -19,13 +19,13 @@ import httpx
 from sqlalchemy import text
 
 from pourtier.application.escrow_follower import EscrowFollower
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.domain.escrow import EscrowTransaction, TransactionStatus
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY, LocalChain
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, JWT_SECRET, make_settings
+from tests.conftest import AUTH_URI, JWT_SECRET, build_test_container, make_settings
 from tests.helpers import (
     TestClock,
     Wallet,
@@ -159,7 +159,7 @@ async def test_a_new_process_finishes_a_submission_whose_sender_crashed(
     )
     assert response.status_code == 202  # sent; crash before the follower ran
 
-    restarted = build_container(make_settings(database_url, data_dir), clock=clock)
+    restarted = build_test_container(make_settings(database_url, data_dir), clock=clock)
     try:
         assert await restarted.escrow.follower.run_once() == 2
         assert await restarted.escrow.follower.run_once() == 0
@@ -279,8 +279,8 @@ async def test_the_api_runs_the_follower_in_the_background(
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
     body = await prepare_signed(client, tokens, wallet, "deposit", "6")
     await accept_unsent(container, tokens, body)
-    serving = build_container(make_settings(database_url, data_dir), clock=clock)
-    quiet = build_container(
+    serving = build_test_container(make_settings(database_url, data_dir), clock=clock)
+    quiet = build_test_container(
         make_settings(database_url, data_dir, RUN_WORKERS=False), clock=clock
     )
     try:
@@ -325,7 +325,7 @@ async def test_a_chain_outage_fails_only_escrow_and_loses_nothing(
         TREASURY_TOKEN_ACCOUNT=str(local.treasury),
         FEE_AUTHORITY_KEYPAIR=str(local.keys["fee_authority"]),
     )
-    down = build_container(settings, clock=clock)
+    down = build_test_container(settings, clock=clock)
     app = create_app(down, manage_lifespan=False)
     try:
         async with httpx.AsyncClient(

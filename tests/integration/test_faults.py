@@ -276,7 +276,7 @@ class GatedRpcServer(RpcTestServer):
     def _is_gated(self, body: bytes) -> bool:
         return any(f'"{method}"'.encode() in body for method in self.gated)
 
-    async def _endpoint(self, request: Request) -> Response:
+    async def endpoint(self, request: Request) -> Response:
         body = await request.body()
         if self._is_gated(body):
             self.held += 1
@@ -287,7 +287,7 @@ class GatedRpcServer(RpcTestServer):
                     await asyncio.sleep(0.01)
             finally:
                 self.held -= 1
-        return await super()._endpoint(request)
+        return await super().endpoint(request)
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.models import Base
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, SERVER_URL, make_settings
+from tests.conftest import AUTH_URI, SERVER_URL, build_test_container, make_settings
 from tests.logs import captured_json_logs
 
 
@@ -83,8 +83,8 @@ async def test_upgrade_is_idempotent_and_reaches_head(container: Container) -> N
 async def test_concurrent_upgrades_of_an_empty_database_are_serialised(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    first = build_container(make_settings(fresh_database_url, tmp_path))
-    second = build_container(make_settings(fresh_database_url, tmp_path))
+    first = build_test_container(make_settings(fresh_database_url, tmp_path))
+    second = build_test_container(make_settings(fresh_database_url, tmp_path))
     try:
         assert await migrate.current_revision(first.engine) is None
         await asyncio.gather(
@@ -102,7 +102,7 @@ async def test_concurrent_upgrades_of_an_empty_database_are_serialised(
 async def test_downgrade_to_base_then_upgrade_again(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    built = build_container(make_settings(fresh_database_url, tmp_path))
+    built = build_test_container(make_settings(fresh_database_url, tmp_path))
     try:
         await migrate.upgrade(built.engine)
         async with built.engine.begin() as connection:
@@ -118,7 +118,7 @@ async def test_downgrade_to_base_then_upgrade_again(
 async def test_development_startup_migrates_and_seeds(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    container = build_container(
+    container = build_test_container(
         make_settings(fresh_database_url, tmp_path, ENV="development")
     )
     app = create_app(container)
@@ -141,7 +141,7 @@ async def test_development_startup_migrates_and_seeds(
     assert container._background == []
 
     # A restart finds everything in place and seeds nothing twice.
-    restarted = build_container(
+    restarted = build_test_container(
         make_settings(fresh_database_url, tmp_path, ENV="development")
     )
     app = create_app(restarted)
@@ -153,7 +153,7 @@ async def test_development_startup_migrates_and_seeds(
 async def test_non_development_startup_leaves_the_schema_alone(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    container = build_container(make_settings(fresh_database_url, tmp_path))
+    container = build_test_container(make_settings(fresh_database_url, tmp_path))
     app = create_app(container)
     with captured_json_logs():  # background work fails on the empty schema
         async with app.router.lifespan_context(app):

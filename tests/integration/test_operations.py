@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, make_settings
+from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import Wallet, bearer, create_user
 from tests.logs import LogLines, captured_json_logs
 
@@ -44,7 +44,7 @@ async def other_container(
     database_url: str, data_dir: Path, **overrides: object
 ) -> AsyncIterator[Container]:
     """A second app instance, e.g. wired to a part that is down."""
-    built = build_container(make_settings(database_url, data_dir, **overrides))
+    built = build_test_container(make_settings(database_url, data_dir, **overrides))
     try:
         yield built
     finally:

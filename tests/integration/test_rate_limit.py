@@ -21,10 +21,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.infrastructure.rate_limit import KEY_PREFIX
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, make_settings
+from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import TestClock, Wallet, bearer, create_user
 from tests.logs import captured_json_logs
 
@@ -53,7 +53,7 @@ def serve(
 
     @asynccontextmanager
     async def serving(**overrides: object) -> AsyncIterator[Container]:
-        built = build_container(
+        built = build_test_container(
             make_settings(database_url, data_dir, **overrides), clock=clock
         )
         try:

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from solders.signature import Signature
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.domain.escrow import Commitment
 from pourtier.domain.legal import DocumentType
 from pourtier.domain.subscriptions import PlanName, default_plans, prorated_upgrade
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, make_settings
+from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import (
     TestClock,
     Wallet,
@@ -118,7 +118,7 @@ async def test_plan_prices_come_from_settings(
     settings = make_settings(
         database_url, tmp_path, BASIC_PRICE_USDC="10", PRO_PRICE_USDC="25.5"
     )
-    other = build_container(settings, clock=clock)
+    other = build_test_container(settings, clock=clock)
     try:
         async with await client_for(other) as client:
             prices = (await client.get("/api/subscriptions/plans")).json()

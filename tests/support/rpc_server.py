@@ -1,11 +1,8 @@
-"""A small Solana JSON-RPC 2.0 node over HTTP, backed by LiteSVM.
+"""The local chain's JSON-RPC server in a thread, with fault modes for tests.
 
-It speaks the methods `RpcNode` uses, with the shapes a real node answers:
-getHealth, getBlockHeight, getLatestBlockhash, getMinimumBalanceForRentExemption,
-getAccountInfo (base64/base58), sendTransaction (base64/base58, with or without
-preflight) and getSignatureStatuses. Malformed input gets JSON-RPC errors.
-
-Behaviour a test can steer, all deterministic:
+The methods and their answers are the real ones of `pourtier localnet`
+(src/pourtier/infrastructure/solana/localnet_rpc.py); this adds behaviour a
+test can steer, all deterministic:
 - a landed transaction is `confirmed` until `finalize_all()`;
 - `drop_next_sends = n`: the next n broadcasts pass preflight and get their
   signature back, but never execute (only a rebroadcast lands them);
@@ -20,121 +17,31 @@ authority bootstrapped), so tests fund wallets with `faucet`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from solders.pubkey import Pubkey
-from solders.rpc.responses import RpcSimulateTransactionResult
-from solders.signature import Signature
-from solders.transaction import Transaction
-from solders.transaction_metadata import FailedTransactionMetadata
-from solders.transaction_status import TransactionErrorType
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import PlainTextResponse, Response
 
-from pourtier.domain.base58 import b58decode, b58encode
-from pourtier.domain.escrow import Commitment
 from pourtier.infrastructure.solana.local import LocalChain
-
-API_VERSION = "2.2.0"
-MAX_SIGNATURES = 256
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = (
-    -32700,
-    -32600,
-    -32601,
-    -32602,
-)
-PREFLIGHT_FAILURE, SIGNATURE_VERIFICATION_FAILURE, NODE_UNHEALTHY = (
-    -32002,
-    -32003,
-    -32005,
+from pourtier.infrastructure.solana.localnet_rpc import (
+    NODE_UNHEALTHY,
+    LocalnetRpc,
+    RpcError,
 )
 
 
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
+class RpcTestServer(LocalnetRpc):
+    finalize_at_once = False
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
-
-
-@dataclass
-class Landed:
-    slot: int
-    err: Any  # the node's JSON form, None on success
-    finalized: bool = False
-
-
-def error_json(err: TransactionErrorType) -> Any:
-    """{"InstructionError":[0,{"Custom":1}]}, "AlreadyProcessed", ..."""
-    return json.loads(RpcSimulateTransactionResult(err=err).to_json())["err"]
-
-
-def simulation_failure(message: str, err: Any, logs: list[str]) -> RpcError:
-    data = {
-        "err": err,
-        "logs": logs,
-        "accounts": None,
-        "unitsConsumed": 0,
-        "returnData": None,
-        "innerInstructions": None,
-        "replacementBlockhash": None,
-        "loadedAccountsDataSize": None,
-    }
-    return RpcError(
-        PREFLIGHT_FAILURE, f"Transaction simulation failed: {message}", data
-    )
-
-
-def describe(err: Any) -> str:
-    if isinstance(err, dict) and "InstructionError" in err:
-        index, inner = err["InstructionError"]
-        if isinstance(inner, dict) and "Custom" in inner:
-            return (
-                f"Error processing Instruction {index}: "
-                f"custom program error: {inner['Custom']:#x}"
-            )
-        return f"Error processing Instruction {index}: {inner}"
-    return str(err)
-
-
-def _params(params: Any, required: int) -> list[Any]:
-    if params is None:
-        params = []
-    if not isinstance(params, list) or len(params) < required:
-        raise RpcError(INVALID_PARAMS, "Invalid params")
-    return params
-
-
-def _config(params: list[Any], index: int) -> dict[str, Any]:
-    config = params[index] if len(params) > index else None
-    if config is None:
-        return {}
-    if not isinstance(config, dict):
-        raise RpcError(INVALID_PARAMS, "Invalid params: config must be an object")
-    return config
-
-
-class RpcTestServer:
     def __init__(self) -> None:
-        self.chain = LocalChain.open(None)
-        self.node = self.chain.node
-        self.lock = threading.RLock()
+        super().__init__(LocalChain.open(None))
         self.down = False
         self.unhealthy = False
         self.garbage = False
@@ -142,17 +49,6 @@ class RpcTestServer:
         self.drop_next_sends = 0
         self.dropped = 0
         self.calls: list[str] = []
-        self._landed: dict[str, Landed] = {}
-        self._methods: dict[str, Callable[[Any], Any]] = {
-            "getHealth": self._get_health,
-            "getBlockHeight": self._get_block_height,
-            "getLatestBlockhash": self._get_latest_blockhash,
-            "getMinimumBalanceForRentExemption": self._get_minimum_balance,
-            "getAccountInfo": self._get_account_info,
-            "sendTransaction": self._send_transaction,
-            "getSignatureStatuses": self._get_signature_statuses,
-        }
-        self.app = Starlette(routes=[Route("/", self._endpoint, methods=["POST"])])
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -165,12 +61,41 @@ class RpcTestServer:
 
     def finalize_all(self) -> None:
         with self.lock:
-            for landed in self._landed.values():
+            for landed in self.landed.values():
                 landed.finalized = True
 
     def advance_blocks(self, count: int) -> None:
         with self.lock:
             self.node.advance_blocks(count)
+
+    def drop_send(self) -> bool:
+        if self.drop_next_sends <= 0:
+            return False
+        self.drop_next_sends -= 1
+        self.dropped += 1
+        return True
+
+    # --- faults --------------------------------------------------------------
+
+    async def endpoint(self, request: Request) -> Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.down:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if self.garbage:
+            return Response("<html>maintenance</html>", media_type="text/html")
+        return await super().endpoint(request)
+
+    def handle(self, payload: Any) -> dict[str, Any]:
+        method = payload.get("method") if isinstance(payload, dict) else None
+        if isinstance(method, str) and method in self.methods:
+            self.calls.append(method)
+        return super().handle(payload)
+
+    def _get_health(self, params: Any) -> str:
+        if self.unhealthy:
+            raise RpcError(NODE_UNHEALTHY, "Node is unhealthy", {})
+        return "ok"
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -201,228 +126,6 @@ class RpcTestServer:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
-
-    # --- HTTP ----------------------------------------------------------------
-
-    async def _endpoint(self, request: Request) -> Response:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.down:
-            return PlainTextResponse("Service Unavailable", status_code=503)
-        if self.garbage:
-            return Response("<html>maintenance</html>", media_type="text/html")
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse(
-                _reply(None, error=RpcError(PARSE_ERROR, "Parse error"))
-            )
-        if isinstance(payload, list):
-            if not payload:
-                error = RpcError(INVALID_REQUEST, "Invalid request")
-                return JSONResponse(_reply(None, error=error))
-            return JSONResponse([self._handle(item) for item in payload])
-        return JSONResponse(self._handle(payload))
-
-    def _handle(self, payload: Any) -> dict[str, Any]:
-        if not isinstance(payload, dict):
-            return _reply(None, error=RpcError(INVALID_REQUEST, "Invalid request"))
-        request_id = payload.get("id")
-        method = payload.get("method")
-        if payload.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return _reply(
-                request_id, error=RpcError(INVALID_REQUEST, "Invalid request")
-            )
-        handler = self._methods.get(method)
-        if handler is None:
-            error = RpcError(METHOD_NOT_FOUND, "Method not found")
-            return _reply(request_id, error=error)
-        self.calls.append(method)
-        try:
-            with self.lock:
-                return _reply(request_id, result=handler(payload.get("params")))
-        except RpcError as error:
-            return _reply(request_id, error=error)
-
-    def _context(self, value: Any) -> dict[str, Any]:
-        return {
-            "context": {"slot": self.node.height, "apiVersion": API_VERSION},
-            "value": value,
-        }
-
-    # --- methods -------------------------------------------------------------
-
-    def _get_health(self, params: Any) -> str:
-        if self.unhealthy:
-            raise RpcError(NODE_UNHEALTHY, "Node is unhealthy", {})
-        return "ok"
-
-    def _get_block_height(self, params: Any) -> int:
-        _config(_params(params, 0), 0)
-        return self.node.height
-
-    def _get_latest_blockhash(self, params: Any) -> dict[str, Any]:
-        _config(_params(params, 0), 0)
-        blockhash, last_valid = self.node.current_blockhash()
-        return self._context(
-            {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid}
-        )
-
-    def _get_minimum_balance(self, params: Any) -> int:
-        args = _params(params, 1)
-        size = args[0]
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise RpcError(INVALID_PARAMS, "Invalid params: expected a data length")
-        return int(self.node.svm.minimum_balance_for_rent_exemption(size))
-
-    def _get_account_info(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        address = _pubkey(args[0])
-        encoding = _config(args, 1).get("encoding", "binary")
-        account = self.node.svm.get_account(address)
-        if account is None:
-            return self._context(None)
-        data = bytes(account.data)
-        if encoding == "base64":
-            encoded: Any = [base64.b64encode(data).decode(), "base64"]
-        elif encoding in ("base58", "binary") and len(data) <= 128:
-            text = b58encode(data)
-            encoded = text if encoding == "binary" else [text, "base58"]
-        else:
-            raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
-        return self._context(
-            {
-                "data": encoded,
-                "executable": account.executable,
-                "lamports": account.lamports,
-                "owner": str(account.owner),
-                "rentEpoch": account.rent_epoch,
-                "space": len(data),
-            }
-        )
-
-    def _send_transaction(self, params: Any) -> str:
-        args = _params(params, 1)
-        config = _config(args, 1)
-        raw = _decode_transaction(args[0], config.get("encoding", "base58"))
-        try:
-            transaction = Transaction.from_bytes(raw)
-        except ValueError as error:
-            raise RpcError(
-                INVALID_PARAMS,
-                f"failed to deserialize solana_transaction::Transaction: {error}",
-            ) from None
-        signature = str(transaction.signatures[0])
-        landed = self.node.known(signature) is not None
-        fresh = self.node.blockhash_valid(transaction.message.recent_blockhash)
-        if config.get("skipPreflight", False):
-            if landed or not fresh:
-                return signature  # a real leader would drop it silently
-        else:
-            self._preflight(transaction, landed=landed, fresh=fresh)
-        if self.drop_next_sends > 0:
-            self.drop_next_sends -= 1
-            self.dropped += 1
-            return signature
-        state = self.node.submit(raw)
-        err = None
-        if state.commitment is Commitment.FAILED:
-            result = self.node.svm.get_transaction(transaction.signatures[0])
-            if isinstance(result, FailedTransactionMetadata):
-                err = error_json(result.err())
-            else:
-                err = state.error
-        self._landed[signature] = Landed(self.node.height, err)
-        return signature
-
-    def _preflight(
-        self, transaction: Transaction, *, landed: bool, fresh: bool
-    ) -> None:
-        try:
-            transaction.verify()
-        except Exception:
-            raise RpcError(
-                SIGNATURE_VERIFICATION_FAILURE,
-                "Transaction signature verification failure",
-            ) from None
-        if landed:
-            raise simulation_failure(
-                "This transaction has already been processed", "AlreadyProcessed", []
-            )
-        if not fresh:
-            raise simulation_failure("Blockhash not found", "BlockhashNotFound", [])
-        result = self.node.svm.simulate_transaction(transaction)
-        if isinstance(result, FailedTransactionMetadata):
-            err = error_json(result.err())
-            raise simulation_failure(describe(err), err, list(result.meta().logs()))
-
-    def _get_signature_statuses(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        _config(args, 1)  # searchTransactionHistory: everything is kept here
-        signatures = args[0]
-        if not isinstance(signatures, list):
-            raise RpcError(INVALID_PARAMS, "Invalid params: expected signatures")
-        if len(signatures) > MAX_SIGNATURES:
-            raise RpcError(
-                INVALID_PARAMS, f"Too many inputs provided; max {MAX_SIGNATURES}"
-            )
-        statuses: list[Any] = []
-        for text in signatures:
-            landed = self._landed.get(str(_signature(text)))
-            if landed is None:
-                statuses.append(None)
-                continue
-            statuses.append(
-                {
-                    "slot": landed.slot,
-                    "confirmations": None
-                    if landed.finalized
-                    else self.node.height - landed.slot,
-                    "err": landed.err,
-                    "status": {"Ok": None}
-                    if landed.err is None
-                    else {"Err": landed.err},
-                    "confirmationStatus": "finalized"
-                    if landed.finalized
-                    else "confirmed",
-                }
-            )
-        return self._context(statuses)
-
-
-def _reply(
-    request_id: Any, *, result: Any = None, error: RpcError | None = None
-) -> dict[str, Any]:
-    if error is not None:
-        return {"jsonrpc": "2.0", "error": error.body(), "id": request_id}
-    return {"jsonrpc": "2.0", "result": result, "id": request_id}
-
-
-def _pubkey(value: Any) -> Pubkey:
-    try:
-        return Pubkey.from_string(value)
-    except (TypeError, ValueError):
-        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
-
-
-def _signature(value: Any) -> Signature:
-    try:
-        return Signature.from_string(value)
-    except (TypeError, ValueError):
-        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
-
-
-def _decode_transaction(value: Any, encoding: Any) -> bytes:
-    if not isinstance(value, str):
-        raise RpcError(INVALID_PARAMS, "Invalid params: expected a string")
-    try:
-        if encoding == "base64":
-            return base64.b64decode(value, validate=True)
-        if encoding == "base58":
-            return b58decode(value)
-    except ValueError:
-        raise RpcError(INVALID_PARAMS, f"invalid {encoding} encoding") from None
-    raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
 
 
 @contextmanager

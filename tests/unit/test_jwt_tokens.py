@@ -18,10 +18,9 @@ from typing import Any
 import jwt
 import pytest
 
-from pourtier.di.container import build_container
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.infrastructure.auth.jwt_tokens import REQUIRED_CLAIMS, JwtAccessTokens
-from tests.conftest import make_settings
+from tests.conftest import build_test_container, make_settings
 
 KID = "primary"
 SECRET = "unit-test-secret-" + "k" * 64
@@ -389,7 +388,7 @@ async def test_settings_configure_previous_keys_beside_the_signing_key(
         JWT_KEY_ID="2025",
         JWT_PREVIOUS_KEYS={"2024": SECRET},
     )
-    container = build_container(settings)
+    container = build_test_container(settings)
     try:
         tokens = container.auth.tokens
         user_id = uuid.uuid4()

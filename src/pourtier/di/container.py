@@ -12,6 +12,7 @@ import structlog
 from redis.asyncio import Redis
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from spl.token.instructions import get_associated_token_address
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pourtier.application.auth import AuthUseCases
@@ -58,8 +59,13 @@ from pourtier.infrastructure.persistence.database import (
 )
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limit import RateLimiter
+from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local import (
+    Faucet,
+    LocalChain,
+    load_or_create_keys,
+)
 from pourtier.infrastructure.solana.rpc import RpcNode
 
 log = structlog.get_logger(__name__)
@@ -98,7 +104,8 @@ class Container:
     legal: LegalUseCases
     redis: Redis | None
     chain: SolanaEscrowChain
-    local_chain: LocalChain | None
+    local_chain: LocalChain | None  # in process: tests only
+    faucet: Faucet | None  # on a local chain
     escrow: EscrowUseCases
     subscriptions: SubscriptionUseCases
     renewals: SubscriptionRenewals
@@ -203,8 +210,12 @@ def _address(name: str, value: str) -> Pubkey:
         raise ValueError(f"{name} is not a Solana address") from None
 
 
-def build_chain(settings: Settings) -> tuple[SolanaEscrowChain, LocalChain | None]:
-    """JSON-RPC when SOLANA_RPC_URL is set, else the local in-process VM."""
+def build_chain(
+    settings: Settings, local_chain: LocalChain | None = None
+) -> tuple[SolanaEscrowChain, Faucet | None]:
+    """JSON-RPC to SOLANA_RPC_URL when set; else JSON-RPC to the local chain
+    of the data directory (`pourtier localnet`, which `serve` and `worker`
+    start or join). Tests pass `local_chain` to run LiteSVM in process."""
     if settings.SOLANA_RPC_URL:
         authority = fee_authority(settings)
         mint, treasury = settings.USDC_MINT, settings.TREASURY_TOKEN_ACCOUNT
@@ -223,10 +234,25 @@ def build_chain(settings: Settings) -> tuple[SolanaEscrowChain, LocalChain | Non
             treasury=_address("TREASURY_TOKEN_ACCOUNT", treasury),
         )
         return chain, None
-    local = LocalChain.open(
-        Path(settings.POURTIER_DATA_DIR) / "chain", fee_authority(settings)
+    if local_chain is not None:
+        return local_chain.escrow_chain(), local_chain
+    chain_dir = Path(settings.POURTIER_DATA_DIR) / "chain"
+    keys = load_or_create_keys(chain_dir, fee_authority(settings))
+    # Not running yet (a CLI command that never touches the chain): calls
+    # fail as ChainUnavailable until it is started.
+    url = localnet.running_url(chain_dir) or (
+        f"http://127.0.0.1:{settings.LOCALNET_PORT or localnet.DEFAULT_PORT}"
     )
-    return local.escrow_chain(), local
+    node = RpcNode(url)
+    chain = SolanaEscrowChain(
+        node,
+        mint=keys["mint"].pubkey(),
+        fee_authority=keys["fee_authority"],
+        treasury=get_associated_token_address(
+            keys["treasury"].pubkey(), keys["mint"].pubkey()
+        ),
+    )
+    return chain, localnet.LocalnetFaucet(node, keys)
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -243,7 +269,11 @@ def build_rate_limiter(settings: Settings) -> RateLimiter | None:
     )
 
 
-def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
+def build_container(
+    settings: Settings,
+    clock: Clock = utc_now,
+    local_chain: LocalChain | None = None,
+) -> Container:
     url = database_url(settings)
     engine = create_engine(
         url,
@@ -295,7 +325,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         uri=settings.auth_uri,
         chain_id=settings.SOLANA_CLUSTER,
     )
-    chain, local_chain = build_chain(settings)
+    chain, faucet = build_chain(settings, local_chain)
     follower = EscrowFollower(uow=uow, chain=chain, clock=clock)
     escrow = EscrowUseCases(
         uow=uow,
@@ -334,6 +364,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         redis=redis,
         chain=chain,
         local_chain=local_chain,
+        faucet=faucet,
         escrow=escrow,
         subscriptions=SubscriptionUseCases(
             uow=uow,

@@ -17,10 +17,11 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from solders.account import Account
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -239,6 +240,13 @@ class LiteSvmNode:
         return "litesvm"
 
 
+class Faucet(Protocol):
+    """Test SOL and USDC for a wallet, on a local chain only (two adapters:
+    in process, and over the local chain's JSON-RPC)."""
+
+    async def fund(self, wallet: Pubkey, usdc_units: int, lamports: int) -> None: ...
+
+
 class LocalChain:
     """Bootstraps a test USDC mint, treasury and fee authority; hands out funds."""
 
@@ -255,14 +263,13 @@ class LocalChain:
         cls, state_dir: Path | None, fee_authority: Keypair | None = None
     ) -> LocalChain:
         node = LiteSvmNode(state_dir)
-        keys = _load_or_create_keys(state_dir, fee_authority)
+        keys = load_or_create_keys(state_dir, fee_authority)
         chain = cls(node, keys)
         if node.svm.get_account(chain.mint) is None:
             chain._bootstrap()
         elif not node.svm.get_balance(keys["fee_authority"].pubkey()):
             # A fee authority configured after bootstrap still needs fee money.
-            chain._airdrop(keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
-            node.save()
+            chain.airdrop(keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
         return chain
 
     def escrow_chain(self) -> SolanaEscrowChain:
@@ -278,14 +285,25 @@ class LocalChain:
         if state.commitment is not Commitment.FINALIZED:
             raise ChainRejected(f"local chain set-up failed: {state.error}")
 
-    def _airdrop(self, pubkey: Pubkey, lamports: int) -> None:
-        self.node.svm.airdrop(pubkey, lamports)
+    def airdrop(self, pubkey: Pubkey, lamports: int) -> str:
+        """Mint lamports to an address; returns the airdrop's signature."""
+        # LiteSVM signs airdrops with its own blockhash, which never moves by
+        # itself: without a fresh one a second equal airdrop is a duplicate
+        # transaction and silently gives nothing.
+        self.node.svm.expire_blockhash()
+        result = self.node.svm.airdrop(pubkey, lamports)
+        if isinstance(result, FailedTransactionMetadata):
+            raise ChainRejected(
+                f"airdrop failed: {transaction_error_text(result.err())}"
+            )
         self.node.track(pubkey)
+        self.node.save()
+        return str(result.signature())
 
     def _bootstrap(self) -> None:
         authority = self.keys["mint_authority"]
-        self._airdrop(authority.pubkey(), FEE_PAYER_FLOAT)
-        self._airdrop(self.keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
+        self.airdrop(authority.pubkey(), FEE_PAYER_FLOAT)
+        self.airdrop(self.keys["fee_authority"].pubkey(), FEE_PAYER_FLOAT)
         rent = self.node.svm.minimum_balance_for_rent_exemption(MINT_SIZE)
         self._send(
             [authority, self.keys["mint"]],
@@ -313,37 +331,43 @@ class LocalChain:
             ],
         )
 
+    async def fund(self, wallet: Pubkey, usdc_units: int, lamports: int) -> None:
+        self.faucet(wallet, usdc_units, lamports)
+
     def faucet(self, wallet: Pubkey, usdc_units: int, lamports: int) -> None:
         """Fund a wallet with SOL for fees and test USDC in its token account."""
         if lamports:
-            self._airdrop(wallet, lamports)
+            self.airdrop(wallet, lamports)
         if usdc_units:
             authority = self.keys["mint_authority"]
-            ata = get_associated_token_address(wallet, self.mint)
-            self._send(
-                [authority],
-                [
-                    create_idempotent_associated_token_account(
-                        authority.pubkey(), wallet, self.mint
-                    ),
-                    mint_to(
-                        MintToParams(
-                            program_id=TOKEN_PROGRAM_ID,
-                            mint=self.mint,
-                            dest=ata,
-                            mint_authority=authority.pubkey(),
-                            amount=usdc_units,
-                        )
-                    ),
-                ],
-            )
+            self._send([authority], mint_instructions(self.keys, wallet, usdc_units))
         self.node.save()
+
+
+def mint_instructions(
+    keys: dict[str, Keypair], wallet: Pubkey, usdc_units: int
+) -> list[Instruction]:
+    """Test USDC into the wallet's token account, created if needed; signed by
+    the mint authority, which also pays."""
+    authority, mint = keys["mint_authority"].pubkey(), keys["mint"].pubkey()
+    return [
+        create_idempotent_associated_token_account(authority, wallet, mint),
+        mint_to(
+            MintToParams(
+                program_id=TOKEN_PROGRAM_ID,
+                mint=mint,
+                dest=get_associated_token_address(wallet, mint),
+                mint_authority=authority,
+                amount=usdc_units,
+            )
+        ),
+    ]
 
 
 KEY_NAMES = ("mint", "mint_authority", "treasury", "fee_authority")
 
 
-def _load_or_create_keys(
+def load_or_create_keys(
     state_dir: Path | None, fee_authority: Keypair | None
 ) -> dict[str, Keypair]:
     path = state_dir / "keys.json" if state_dir else None

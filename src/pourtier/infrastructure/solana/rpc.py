@@ -198,6 +198,15 @@ class RpcNode:
             return SignatureState(Commitment.FAILED, transaction_error_text(status.err))
         return SignatureState(commitment)
 
+    async def request_airdrop(self, address: Pubkey, lamports: int) -> Signature:
+        """Local and test clusters only: new SOL for an address."""
+        response = await self._call(
+            "requestAirdrop",
+            lambda: self._client.request_airdrop(address, lamports, Confirmed),
+        )
+        signature: Signature = response.value
+        return signature
+
     async def block_height(self) -> int:
         response = await self._call(
             "getBlockHeight", lambda: self._client.get_block_height(Finalized)

@@ -22,7 +22,7 @@ FAUCET_MAX_USDC = 1_000_000 * UNITS_PER_USDC
 
 def enabled(container: Container) -> bool:
     """Mounted only outside production, and only with the local chain."""
-    return container.settings.ENV != "production" and container.local_chain is not None
+    return container.settings.ENV != "production" and container.faucet is not None
 
 
 class FaucetIn(Request):
@@ -40,13 +40,13 @@ class FaucetOut(BaseModel):
 @router.post("/faucet")
 async def faucet(body: FaucetIn, container: ContainerDep) -> FaucetOut:
     """Give a wallet 1 SOL for fees and rent, and `amount` test USDC."""
-    local = container.local_chain
-    if local is None:  # pragma: no cover - the router is not mounted then
+    faucet = container.faucet
+    if faucet is None:  # pragma: no cover - the router is not mounted then
         raise HTTPException(404, "Not Found")
     units = parse_usdc(body.amount)
     if units > FAUCET_MAX_USDC:
         raise InvalidInput(f"amount is at most {format_usdc(FAUCET_MAX_USDC)}")
-    local.faucet(Pubkey.from_string(body.wallet_address), units, FAUCET_LAMPORTS)
+    await faucet.fund(Pubkey.from_string(body.wallet_address), units, FAUCET_LAMPORTS)
     balance = await container.chain.wallet_usdc_balance(body.wallet_address)
     return FaucetOut(
         wallet_address=body.wallet_address,
