@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pourtier.di.container import Container
+from pourtier.infrastructure.solana import localnet
 from tests.conftest import AUTH_DOMAIN, AUTH_URI, JWT_SECRET
 from tests.helpers import Wallet, bearer
 
@@ -72,7 +73,8 @@ def server_env(
             "AUTH_URI": AUTH_URI,
             "SOLANA_CLUSTER": "devnet",
             "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(data_dir),  # the local chain is per process
+            "POURTIER_DATA_DIR": str(data_dir),  # its local chain: see `chain`
+            "LOCALNET_PORT": "0",
             "RUN_WORKERS": "false",
             "RATE_LIMIT_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
@@ -149,14 +151,18 @@ async def servers(
 ) -> AsyncIterator[Pair]:
     redis_url = LOCAL_REDIS if request.param == "redis" else None
     started: list[Server] = []
+    # Plain uvicorn processes find the data directory's chain; `serve` would
+    # start it, here the fixture does.
+    chain = localnet.ensure(tmp_path / "chain", port=0)
     try:
         for name in ("a", "b"):
-            env = server_env(database_url, tmp_path / name, redis_url)
+            env = server_env(database_url, tmp_path, redis_url)
             started.append(await start_server(name, env, tmp_path))
         await asyncio.gather(*(wait_ready(s) for s in started))
         yield Pair(started[0], started[1], redis_url is not None)
     finally:
         await asyncio.gather(*(stop_server(s) for s in started))
+        chain.stop()
 
 
 async def register(server: Server, wallet: Wallet) -> dict[str, Any]:

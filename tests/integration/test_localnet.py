@@ -1,0 +1,301 @@
+"""The local chain is one process (`pourtier localnet`) every other reaches
+over Solana JSON-RPC: API workers, `pourtier worker`, stock clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction, VersionedTransaction
+from spl.token.instructions import get_associated_token_address
+
+from pourtier.di.container import Container
+from pourtier.infrastructure.solana import localnet
+from pourtier.infrastructure.solana.local import load_or_create_keys
+from pourtier.infrastructure.solana.rpc import RpcNode
+from tests.helpers import Wallet, bearer, sign_transaction
+from tests.integration.test_cache_processes import (
+    free_port,
+    server_env,
+)
+from tests.support.system import require_command
+
+SOL = 1_000_000_000
+USDC = 1_000_000
+RENT_FREE = 10_000_000  # a new account must hold its rent: 0.01 SOL does
+WEB3JS = Path(__file__).resolve().parents[1] / "support" / "web3js"
+
+
+@pytest.fixture
+def chain_dir(tmp_path: Path) -> Path:
+    return tmp_path / "chain"
+
+
+@pytest.fixture
+def running(chain_dir: Path) -> Iterator[localnet.Localnet]:
+    started = localnet.ensure(chain_dir, port=0)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "pourtier.cli", *args],
+        env={**os.environ, "POURTIER_DATA_DIR": str(data_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_solana_py_reads_balances_and_sends_a_transaction(
+    running: localnet.Localnet, chain_dir: Path
+) -> None:
+    payer, recipient = Keypair(), Keypair().pubkey()
+    async with AsyncClient(running.url, commitment=Confirmed) as client:
+        assert (await client.get_version()).value.solana_core
+        airdrop = await client.request_airdrop(payer.pubkey(), 2 * SOL)
+        await client.confirm_transaction(airdrop.value)
+        assert (await client.get_balance(payer.pubkey())).value == 2 * SOL
+        blockhash = (await client.get_latest_blockhash()).value.blockhash
+        message = Message.new_with_blockhash(
+            [
+                transfer(
+                    TransferParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=recipient,
+                        lamports=RENT_FREE,
+                    )
+                )
+            ],
+            payer.pubkey(),
+            blockhash,
+        )
+        simulated = await client.simulate_transaction(
+            VersionedTransaction(message, [payer])  # solana-py's type; legacy bytes
+        )
+        assert simulated.value.err is None
+        sent = await client.send_transaction(Transaction([payer], message, blockhash))
+        await client.confirm_transaction(sent.value)
+        assert (await client.get_balance(recipient)).value == RENT_FREE
+        # Test USDC, minted by the data directory's faucet, read back as tokens.
+        node = RpcNode(running.url)
+        keys = load_or_create_keys(chain_dir, None)
+        await localnet.LocalnetFaucet(node, keys).fund(payer.pubkey(), 7 * USDC, 0)
+        await node.close()
+        ata = get_associated_token_address(payer.pubkey(), keys["mint"].pubkey())
+        balance = (await client.get_token_account_balance(ata)).value
+        assert (balance.amount, balance.decimals, balance.ui_amount_string) == (
+            "7000000",
+            6,
+            "7",
+        )
+
+
+def test_web3js_connection_reads_balances_and_sends_a_transaction(
+    running: localnet.Localnet,
+) -> None:
+    node = require_command("node", "nodejs")
+    npm = require_command("npm")
+    if not (WEB3JS / "node_modules" / "@solana" / "web3.js").exists():
+        subprocess.run(  # noqa: S603
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=WEB3JS,
+            check=True,
+            timeout=300,
+        )
+    result = subprocess.run(  # noqa: S603
+        [node, "client.mjs", running.url, str(RENT_FREE)],
+        cwd=WEB3JS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["funded"] == 2 * SOL
+    assert answer["status"] == "finalized"
+    assert answer["received"] == RENT_FREE
+    assert answer["payer_after"] == 2 * SOL - RENT_FREE - 5000  # one signature's fee
+
+
+def test_a_second_chain_on_the_same_directory_is_refused(
+    running: localnet.Localnet, tmp_path: Path
+) -> None:
+    second = cli(tmp_path, "localnet", "--port", "0")
+    assert second.returncode == 1
+    assert "already serves" in second.stderr
+    assert running.url in second.stderr
+    joined = localnet.ensure(tmp_path / "chain", port=0)
+    assert joined.url == running.url
+    assert joined.process is None  # joined, so not ours to stop
+
+
+def test_a_killed_chain_is_replaced_and_keeps_its_accounts(
+    running: localnet.Localnet, chain_dir: Path
+) -> None:
+    wallet = Keypair().pubkey()
+    rpc(running.url, "requestAirdrop", [str(wallet), 3 * SOL])
+    assert running.process is not None
+    running.process.send_signal(signal.SIGKILL)
+    running.process.wait()
+    assert (chain_dir / localnet.STATE_FILE).exists()  # stale, left behind
+    assert localnet.running_url(chain_dir) is None
+    restarted = localnet.ensure(chain_dir, port=0)
+    try:
+        assert restarted.process is not None
+        balance = rpc(restarted.url, "getBalance", [str(wallet)])
+        assert balance["value"] == 3 * SOL
+    finally:
+        restarted.stop()
+    assert localnet.running_url(chain_dir) is None
+
+
+def rpc(url: str, method: str, params: list[Any]) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    answer = httpx.post(url, json=body, timeout=10).json()
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+async def test_two_api_workers_and_a_worker_process_share_one_chain(
+    container: Container,  # migrates the test database
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """The measured flaw: each worker had its own LiteSVM, so the escrow
+    existed in one and not the other and balances alternated."""
+    env = {
+        **server_env(database_url, tmp_path, None),
+        "LOCALNET_PORT": "0",
+        "RUN_WORKERS": "true",
+    }
+    port = free_port()
+    server = start_serve(env, "--port", str(port), "--workers", "2")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base, server)
+        # A fresh connection per request, so both workers answer.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=20) as c:
+            wallet, tokens = Wallet(), None
+            tokens = await register(c, wallet)
+            funded = await c.post(
+                "/api/dev/faucet",
+                json={"wallet_address": wallet.address, "amount": "80"},
+            )
+            assert funded.status_code == 200, funded.text
+            for path, body in (
+                ("/api/escrow/initialize", {}),
+                ("/api/escrow/deposit", {"amount": "50"}),
+            ):
+                await round_trip(c, tokens, wallet, path, body)
+            balances = [
+                (await c.get("/api/escrow/balance", headers=bearer(tokens))).json()
+                for _ in range(30)
+            ]
+        seen = {(b["is_initialized"], b["balance"]) for b in balances}
+        assert seen == {(True, "50.000000")}, balances
+        worker = cli(tmp_path, "worker", "--once", **env)
+        assert worker.returncode == 0, worker.stdout + worker.stderr
+        assert "joined the local chain" in worker.stdout
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        output = server.communicate(timeout=60)[0].decode()
+    assert "started the local chain" in output
+    assert localnet.running_url(tmp_path / "chain") is None  # stopped with serve
+
+
+def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "pourtier.cli", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # SIGINT to its group, as Ctrl-C in a terminal
+    )
+
+
+async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        for _ in range(300):
+            assert process.poll() is None, process.communicate()[0].decode()
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the server did not become healthy")
+
+
+async def register(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
+    nonce = await client.post(
+        "/api/auth/nonce", json={"wallet_address": wallet.address}
+    )
+    message = nonce.json()["message"]
+    documents = (await client.get("/api/legal/documents")).json()
+    response = await client.post(
+        "/api/auth/register",
+        json={
+            "wallet_address": wallet.address,
+            "message": message,
+            "signature": wallet.sign(message),
+            "accepted_document_ids": [d["id"] for d in documents],
+        },
+    )
+    assert response.status_code == 201, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+async def round_trip(
+    client: httpx.AsyncClient,
+    tokens: dict[str, Any],
+    wallet: Wallet,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    """Prepare through one connection, submit through another, then wait
+    until the follower (in either worker) confirms it."""
+    prepared = await client.post(path, json=body, headers=bearer(tokens))
+    assert prepared.status_code == 200, prepared.text
+    transaction_id = prepared.json()["transaction_id"]
+    submitted = await client.post(
+        "/api/escrow/submit",
+        json={
+            "transaction_id": transaction_id,
+            "signed_transaction": sign_transaction(
+                wallet, prepared.json()["transaction"]
+            ),
+        },
+        headers=bearer(tokens),
+    )
+    assert submitted.status_code == 202, submitted.text
+    for _ in range(200):
+        found = await client.get(
+            f"/api/escrow/transactions/{transaction_id}", headers=bearer(tokens)
+        )
+        if found.json()["status"] == "confirmed":
+            return
+        assert found.json()["status"] == "pending", found.text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} was not confirmed")
