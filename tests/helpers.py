@@ -9,10 +9,14 @@ from typing import Any
 
 import httpx
 from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 from sqlalchemy import text
 
 from pourtier.di.container import Container
+from pourtier.infrastructure.solana.node import Node
 
 
 @dataclass
@@ -92,6 +96,23 @@ def sign_transaction(wallet: Wallet, transaction_b64: str) -> str:
     message = unsigned.message
     signed = Transaction([wallet.keypair], message, message.recent_blockhash)
     return base64.b64encode(bytes(signed)).decode("ascii")
+
+
+async def send_lamports(node: Node, sender: Keypair, to: str, lamports: int) -> str:
+    """A plain System transfer any key can make, e.g. a stranger to an escrow
+    address; returns its signature."""
+    blockhash, _ = await node.latest_blockhash()
+    instruction = transfer(
+        TransferParams(
+            from_pubkey=sender.pubkey(),
+            to_pubkey=Pubkey.from_string(to),
+            lamports=lamports,
+        )
+    )
+    message = Message.new_with_blockhash([instruction], sender.pubkey(), blockhash)
+    signed = Transaction([sender], message, blockhash)
+    await node.send_raw(bytes(signed))
+    return str(signed.signatures[0])
 
 
 async def fund_wallet(client: httpx.AsyncClient, wallet: Wallet, usdc: str) -> None:

@@ -38,11 +38,14 @@ from pourtier.domain.escrow import (
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY, LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
+from pourtier.infrastructure.solana.token_accounts import TOKEN_ACCOUNT_SIZE
+from tests.helpers import send_lamports
 from tests.support.rpc_server import RpcTestServer, running_rpc_server
 
 USDC = 1_000_000
 SOL = 1_000_000_000
 ALLOWANCE = 50 * USDC
+FEE = 5_000  # lamports per signature
 INSUFFICIENT_FUNDS = '{"InstructionError":[0,{"Custom":1}]}'  # SPL Token error 1
 
 
@@ -188,6 +191,77 @@ async def test_initialize_creates_escrow_with_capped_delegate(
     assert state.delegate == chain.fee_authority
     assert state.delegated_amount == ALLOWANCE
     assert state.mint == chain.usdc_mint
+
+
+async def lamports(adapter: Adapter, address: str) -> int:
+    account = await adapter.chain.node.get_account(Pubkey.from_string(address))
+    return account.lamports if account is not None else 0
+
+
+async def stranger_funds(adapter: Adapter, address: str, amount: int) -> None:
+    """Someone with no stake sends SOL to a public address: anyone can."""
+    stranger = Keypair()
+    adapter.faucet(stranger.pubkey(), 0, amount + SOL)
+    signature = await send_lamports(adapter.chain.node, stranger, address, amount)
+    assert await final_state(adapter, signature) == SignatureState(Commitment.FINALIZED)
+
+
+async def assert_usable_escrow(adapter: Adapter, user: Keypair) -> None:
+    """Initialized with our capped delegate: deposits and charges both work."""
+    wallet = str(user.pubkey())
+    state = await adapter.chain.escrow_state(wallet)
+    assert (state.exists, state.delegate, state.delegated_amount) == (
+        True,
+        adapter.chain.fee_authority,
+        ALLOWANCE,
+    )
+    await deposit(adapter, user, 30 * USDC)
+    charge = await adapter.chain.sign_charge(wallet, 5 * USDC)
+    await adapter.chain.send(charge.transaction)
+    assert await final_state(adapter, charge.signature) == SignatureState(
+        Commitment.FINALIZED
+    )
+    assert (await adapter.chain.escrow_state(wallet)).balance == 25 * USDC
+
+
+@pytest.mark.parametrize("sent", ["least possible", "more than the rent"])
+async def test_initialize_succeeds_on_an_address_a_stranger_funded_first(
+    adapter: Adapter, sent: str
+) -> None:
+    user = funded(adapter)
+    wallet = str(user.pubkey())
+    chain = adapter.chain
+    escrow = chain.escrow_address(wallet)
+    rent = await chain.node.minimum_balance(TOKEN_ACCOUNT_SIZE)
+    # Less than an empty account's rent exemption is refused by the chain.
+    amount = await chain.node.minimum_balance(0) if sent == "least possible" else SOL
+    await stranger_funds(adapter, escrow, amount)
+    assert not (await chain.escrow_state(wallet)).exists
+
+    wallet_before = await lamports(adapter, wallet)
+    await land(adapter, await chain.prepare_initialize(wallet, ALLOWANCE), user)
+
+    # The wallet pays only what the rent still lacked, plus the fee; the
+    # stranger's lamports stay in the escrow (its owner's on closing it).
+    top_up = max(0, rent - amount)
+    assert await lamports(adapter, escrow) == amount + top_up
+    assert wallet_before - await lamports(adapter, wallet) == top_up + FEE
+    await assert_usable_escrow(adapter, user)
+
+
+async def test_initialize_lands_when_a_stranger_funds_the_address_after_prepare(
+    adapter: Adapter,
+) -> None:
+    user = funded(adapter)
+    wallet = str(user.pubkey())
+    escrow = adapter.chain.escrow_address(wallet)
+    rent = await adapter.chain.node.minimum_balance(TOKEN_ACCOUNT_SIZE)
+    prepared = await adapter.chain.prepare_initialize(wallet, ALLOWANCE)
+    await stranger_funds(adapter, escrow, SOL)
+
+    await land(adapter, prepared, user)
+    assert await lamports(adapter, escrow) == SOL + rent
+    await assert_usable_escrow(adapter, user)
 
 
 async def test_deposit_and_withdraw_move_the_users_own_funds(adapter: Adapter) -> None:

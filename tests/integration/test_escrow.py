@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from solders.keypair import Keypair
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.transaction import Transaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 
@@ -86,11 +87,11 @@ async def test_initialize_prepares_one_unsigned_transaction_paid_by_the_wallet(
     assert message.account_keys[0] == wallet.keypair.pubkey()  # the fee payer
     assert message.header.num_required_signatures == 1
     assert not transaction.is_signed()
-    programs = {
-        str(message.account_keys[i.program_id_index]) for i in message.instructions
-    }
-    assert str(TOKEN_PROGRAM_ID) in programs
-    assert len(message.instructions) == 3  # create, initialize, approve
+    programs = [message.account_keys[i.program_id_index] for i in message.instructions]
+    # Top up to rent exemption, allocate + assign with the seed, initialize,
+    # approve: no create_account, which any lamports at the address would fail.
+    system, token = SYSTEM_PROGRAM_ID, TOKEN_PROGRAM_ID
+    assert programs == [system, system, token, token]
     expires = datetime.fromisoformat(body["expires_at"])
     ttl = container.settings.PREPARED_TRANSACTION_TTL_SECONDS
     assert abs((expires - datetime.now(UTC)).total_seconds() - ttl) < 10

@@ -12,8 +12,10 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import (
-    CreateAccountWithSeedParams,
-    create_account_with_seed,
+    AllocateWithSeedParams,
+    TransferParams,
+    allocate_with_seed,
+    transfer,
 )
 from solders.transaction import Transaction
 from spl.token.constants import TOKEN_PROGRAM_ID
@@ -111,44 +113,62 @@ class SolanaEscrowChain:
     async def prepare_initialize(
         self, wallet_address: str, allowance: int
     ) -> PreparedTransaction:
+        """Claim the escrow address whatever lamports a stranger sent to it.
+
+        `create_account_with_seed` fails on an address that holds any
+        lamports, and anyone can send some (the address is public), so the
+        account is made in steps that work either way: the wallet tops it up
+        to rent exemption if it is short, then `allocate_with_seed` sizes it
+        and assigns it to the Token program in one instruction (it needs the
+        wallet's signature as the seed's base: no stranger can do this part).
+        A stranger can only add lamports, so a top-up computed now still
+        suffices if more arrive before this lands.
+        """
         wallet = Pubkey.from_string(wallet_address)
         escrow = escrow_address(wallet)
         rent = await self.node.minimum_balance(TOKEN_ACCOUNT_SIZE)
-        return await self._prepare(
-            wallet,
-            [
-                create_account_with_seed(
-                    CreateAccountWithSeedParams(
-                        from_pubkey=wallet,
-                        to_pubkey=escrow,
-                        base=wallet,
-                        seed=ESCROW_SEED,
-                        lamports=rent,
-                        space=TOKEN_ACCOUNT_SIZE,
-                        owner=TOKEN_PROGRAM_ID,
+        account = await self.node.get_account(escrow)
+        top_up = rent - (account.lamports if account is not None else 0)
+        instructions: list[Instruction] = []
+        if top_up > 0:
+            instructions.append(
+                transfer(
+                    TransferParams(
+                        from_pubkey=wallet, to_pubkey=escrow, lamports=top_up
                     )
-                ),
-                initialize_account(
-                    InitializeAccountParams(
-                        program_id=TOKEN_PROGRAM_ID,
-                        account=escrow,
-                        mint=self._mint,
-                        owner=wallet,
-                    )
-                ),
-                approve_checked(
-                    ApproveCheckedParams(
-                        program_id=TOKEN_PROGRAM_ID,
-                        source=escrow,
-                        mint=self._mint,
-                        delegate=self._fee_authority.pubkey(),
-                        owner=wallet,
-                        amount=allowance,
-                        decimals=USDC_DECIMALS,
-                    )
-                ),
-            ],
-        )
+                )
+            )
+        instructions += [
+            allocate_with_seed(
+                AllocateWithSeedParams(
+                    address=escrow,
+                    base=wallet,
+                    seed=ESCROW_SEED,
+                    space=TOKEN_ACCOUNT_SIZE,
+                    owner=TOKEN_PROGRAM_ID,
+                )
+            ),
+            initialize_account(
+                InitializeAccountParams(
+                    program_id=TOKEN_PROGRAM_ID,
+                    account=escrow,
+                    mint=self._mint,
+                    owner=wallet,
+                )
+            ),
+            approve_checked(
+                ApproveCheckedParams(
+                    program_id=TOKEN_PROGRAM_ID,
+                    source=escrow,
+                    mint=self._mint,
+                    delegate=self._fee_authority.pubkey(),
+                    owner=wallet,
+                    amount=allowance,
+                    decimals=USDC_DECIMALS,
+                )
+            ),
+        ]
+        return await self._prepare(wallet, instructions)
 
     def _transfer(
         self, source: Pubkey, dest: Pubkey, owner: Pubkey, amount: int
