@@ -20,7 +20,7 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.system_program import TransferParams, transfer
-from solders.transaction import Transaction, VersionedTransaction
+from solders.transaction import VersionedTransaction
 from spl.token.instructions import get_associated_token_address
 
 from pourtier.di.container import Container
@@ -92,7 +92,7 @@ async def test_solana_py_reads_balances_and_sends_a_transaction(
             VersionedTransaction(message, [payer])  # solana-py's type; legacy bytes
         )
         assert simulated.value.err is None
-        sent = await client.send_transaction(Transaction([payer], message, blockhash))
+        sent = await client.send_transaction(VersionedTransaction(message, [payer]))
         await client.confirm_transaction(sent.value)
         assert (await client.get_balance(recipient)).value == RENT_FREE
         # Test USDC, minted by the data directory's faucet, read back as tokens.
