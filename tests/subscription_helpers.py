@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ from tests.helpers import (
     Wallet,
     assert_ledger_matches_chain,
     bearer,
+    create_funded_escrow,
     create_signed_message,
 )
 
@@ -58,6 +59,26 @@ async def subscribe(
     return await client.post(
         "/api/subscriptions/", json={"plan": plan, **extra}, headers=headers
     )
+
+
+def end_of(subscription: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(subscription["current_period_end"])
+
+
+def move_to(clock: TestClock, when: datetime) -> None:
+    """Set the shared clock so that it now reads `when` (plus a little)."""
+    clock.offset = timedelta(0)
+    clock.offset = when - clock() + timedelta(seconds=1)
+
+
+async def subscribed(
+    client: httpx.AsyncClient, container: Container, plan: str, deposit: str
+) -> tuple[Wallet, dict[str, Any], dict[str, Any]]:
+    """A new user with a funded escrow and an active subscription to `plan`."""
+    wallet, tokens = await create_funded_escrow(client, container, deposit=deposit)
+    response = await subscribe(client, tokens, plan)
+    assert response.status_code == 201, response.text
+    return wallet, tokens, response.json()
 
 
 async def check(client: httpx.AsyncClient, tokens: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +125,11 @@ async def rows(container: Container, sql: str, **params: Any) -> list[Any]:
 
 
 async def charges(container: Container) -> list[Any]:
-    """(kind, status, amount, period_start, attempts) of every charge, oldest first."""
+    """(kind, status, amount, period_start, attempts, plan) of every charge,
+    oldest first."""
     return await rows(
         container,
-        "SELECT kind, status, amount, period_start, attempts "
+        "SELECT kind, status, amount, period_start, attempts, plan "
         "FROM subscription_charges ORDER BY created_at, period_start",
     )
 

@@ -14,7 +14,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pourtier.di.container import Container
@@ -41,10 +42,10 @@ async def table_names(engine: AsyncEngine) -> set[str]:
     return set(names)
 
 
-def _downgrade_to_base(connection: Connection) -> None:
+def _downgrade(connection: Connection, revision: str = "base") -> None:
     config = migrate.alembic_config()
     config.attributes["connection"] = connection
-    command.downgrade(config, "base")
+    command.downgrade(config, revision)
 
 
 @pytest.fixture
@@ -106,11 +107,87 @@ async def test_downgrade_to_base_then_upgrade_again(
     try:
         await migrate.upgrade(built.engine)
         async with built.engine.begin() as connection:
-            await connection.run_sync(_downgrade_to_base)
+            await connection.run_sync(_downgrade)
         assert await table_names(built.engine) <= {"alembic_version"}
         assert await migrate.current_revision(built.engine) is None
         await migrate.upgrade(built.engine)
         assert await schema_differences(built.engine) == []
+    finally:
+        await built.stop()
+
+
+CHARGES_BEFORE_0004 = """
+INSERT INTO users (id, wallet_address, kyc_status, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'W', 'not_started', now(), now());
+INSERT INTO subscriptions (id, user_id, plan, status, current_period_start,
+    current_period_end, auto_renew, cancel_at_period_end, scheduled_plan,
+    created_at, updated_at)
+VALUES
+    ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1',
+     'pro', 'active', now(), now(), true, false, 'basic', now(), now()),
+    ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000a1',
+     'basic', 'expired', now(), now(), true, false, NULL, now(), now());
+INSERT INTO subscription_charges (id, subscription_id, user_id, kind,
+    period_start, amount, status, attempts, created_at)
+SELECT gen_random_uuid(), s, '00000000-0000-0000-0000-0000000000a1', kind,
+    now() + make_interval(days => n), 1, status, 1, now()
+FROM (VALUES
+    ('00000000-0000-0000-0000-0000000000b1'::uuid, 'initial', 'confirmed', 0),
+    ('00000000-0000-0000-0000-0000000000b1'::uuid, 'renewal', 'confirmed', 30),
+    ('00000000-0000-0000-0000-0000000000b1'::uuid, 'renewal', 'pending', 60),
+    ('00000000-0000-0000-0000-0000000000b2'::uuid, 'upgrade', 'confirmed', 0),
+    ('00000000-0000-0000-0000-0000000000b2'::uuid, 'renewal', 'failed', 30)
+) AS c (s, kind, status, n)
+"""
+
+
+async def test_0004_records_each_charges_plan_and_goes_back_down(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Unsettled renewals bill the scheduled plan; upgrades buy pro; the rest
+    get their subscription's plan. The column is NOT NULL and checked."""
+    built = build_container(make_settings(fresh_database_url, tmp_path))
+    engine = built.engine
+    try:
+        await migrate.upgrade(engine, "0003")
+        async with engine.begin() as connection:
+            for statement in CHARGES_BEFORE_0004.split(";"):
+                await connection.execute(text(statement))
+        await migrate.upgrade(engine, "0004")
+        async with engine.connect() as connection:
+            found = (
+                await connection.execute(
+                    text(
+                        "SELECT kind, status, plan FROM subscription_charges "
+                        "ORDER BY subscription_id, period_start"
+                    )
+                )
+            ).all()
+        assert [tuple(row) for row in found] == [
+            ("initial", "confirmed", "pro"),
+            ("renewal", "confirmed", "pro"),
+            ("renewal", "pending", "basic"),
+            ("upgrade", "confirmed", "pro"),
+            ("renewal", "failed", "basic"),
+        ]
+        for bad in (None, "gold"):
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text("UPDATE subscription_charges SET plan = :plan"),
+                        {"plan": bad},
+                    )
+
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0003")
+        assert await migrate.current_revision(engine) == "0003"
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda c: inspect(c).get_columns("subscription_charges")
+            )
+        assert "plan" not in {column["name"] for column in columns}
+        await migrate.upgrade(engine)
+        assert await schema_differences(engine) == []
     finally:
         await built.stop()
 

@@ -20,11 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from pourtier.di.container import Container
 from pourtier.domain.money import format_usdc
-from pourtier.domain.subscriptions import ChargeKind, SubscriptionCharge
+from pourtier.domain.subscriptions import ChargeKind, PlanName, SubscriptionCharge
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from tests.helpers import (
     TestClock,
-    Wallet,
     assert_ledger_matches_chain,
     bearer,
     create_funded_escrow,
@@ -41,12 +40,15 @@ from tests.subscription_helpers import (
     charges,
     check,
     check_books,
+    end_of,
     escrow_balance,
     fresh_workers,
     get_subscription,
     login,
+    move_to,
     rows,
     subscribe,
+    subscribed,
     treasury_balance,
     user_id,
 )
@@ -60,27 +62,8 @@ async def books(container: Container) -> AsyncIterator[None]:
         yield
 
 
-def end_of(subscription: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(subscription["current_period_end"])
-
-
 def sub_id(subscription: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(subscription["id"])
-
-
-def move_to(clock: TestClock, when: datetime) -> None:
-    """Set the shared clock so that it now reads `when` (plus a little)."""
-    clock.offset = timedelta(0)
-    clock.offset = when - clock() + timedelta(seconds=1)
-
-
-async def subscribed(
-    client: httpx.AsyncClient, container: Container, plan: str, deposit: str
-) -> tuple[Wallet, dict[str, Any], dict[str, Any]]:
-    wallet, tokens = await create_funded_escrow(client, container, deposit=deposit)
-    response = await subscribe(client, tokens, plan)
-    assert response.status_code == 201, response.text
-    return wallet, tokens, response.json()
 
 
 async def test_the_whole_life_of_a_subscription_on_the_local_chain(
@@ -273,6 +256,7 @@ async def test_the_database_refuses_a_second_charge_for_a_period(
         kind=ChargeKind.INITIAL,
         period_start=charge.period_start,
         amount=1,
+        plan=PlanName.BASIC,
         created_at=clock(),
     )
     async with SqlUnitOfWork(container.session_factory) as uow:
@@ -283,9 +267,10 @@ async def test_the_database_refuses_a_second_charge_for_a_period(
             await connection.execute(
                 text(
                     "INSERT INTO subscription_charges (id, subscription_id, user_id, "
-                    "kind, period_start, amount, status, attempts, created_at) "
+                    "kind, period_start, amount, plan, status, attempts, "
+                    "created_at) "
                     "SELECT gen_random_uuid(), subscription_id, user_id, kind, "
-                    "period_start, amount, 'pending', 0, now() "
+                    "period_start, amount, plan, 'pending', 0, now() "
                     "FROM subscription_charges"
                 )
             )

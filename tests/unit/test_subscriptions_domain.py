@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pourtier.domain.errors import Conflict
 from pourtier.domain.subscriptions import (
     GRACE,
     PERIOD,
@@ -179,3 +180,36 @@ def test_pending_canceled_and_expired_subscriptions_grant_nothing() -> None:
 def test_access_before_the_period_starts_is_granted_to_a_paid_subscription() -> None:
     """Clock skew between services must not deny a paid subscription."""
     assert subscription().has_access(START - timedelta(seconds=5))
+
+
+# --- plan changes ----------------------------------------------------------------
+
+
+def test_the_plan_may_change_within_a_paid_period_with_no_charge_in_flight() -> None:
+    active = subscription()
+    active.check_plan_change(START, charge_in_flight=False)
+    active.check_plan_change(END - US, charge_in_flight=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "now", "in_flight", "reason"),
+    [
+        (SubscriptionStatus.ACTIVE, START, True, "in flight"),
+        (SubscriptionStatus.PENDING, START, False, "in flight"),
+        (SubscriptionStatus.PAST_DUE, END + US, False, "overdue"),
+        (SubscriptionStatus.ACTIVE, END, False, "is being renewed"),
+        (SubscriptionStatus.ACTIVE, END + GRACE, True, "in flight"),
+    ],
+)
+def test_the_plan_stays_put_while_a_charge_decides_or_the_period_is_over(
+    status: SubscriptionStatus, now: datetime, in_flight: bool, reason: str
+) -> None:
+    with pytest.raises(Conflict, match=reason):
+        subscription(status).check_plan_change(now, charge_in_flight=in_flight)
+
+
+def test_an_ending_subscription_past_its_period_says_so() -> None:
+    with pytest.raises(Conflict, match="is ending"):
+        subscription(cancel_at_period_end=True).check_plan_change(
+            END, charge_in_flight=False
+        )

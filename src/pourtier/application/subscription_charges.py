@@ -230,17 +230,21 @@ class ChargeSettlement:
         )
 
     def _paid(self, subscription: Subscription, charge: SubscriptionCharge) -> None:
+        """Grant the plan the charge paid for, never the one the subscription
+        names by now (plan changes wait for charges, but the money decides)."""
         if charge.kind is ChargeKind.INITIAL:
             if subscription.status is SubscriptionStatus.PENDING:
+                subscription.plan = charge.plan
                 subscription.status = SubscriptionStatus.ACTIVE
         elif charge.kind is ChargeKind.UPGRADE:
             if subscription.status.is_live:
-                subscription.plan = upgrade_target(self.plans)
+                subscription.plan = charge.plan
                 subscription.scheduled_plan = None
         elif subscription.current_period_end == charge.period_start:
-            plan = self.plans[subscription.scheduled_plan or subscription.plan]
+            plan = self.plans[charge.plan]
             subscription.plan = plan.name
-            subscription.scheduled_plan = None
+            if subscription.scheduled_plan is plan.name:
+                subscription.scheduled_plan = None  # done; any other is for later
             subscription.current_period_start = charge.period_start
             subscription.current_period_end = charge.period_start + plan.period
             subscription.status = SubscriptionStatus.ACTIVE

@@ -153,12 +153,14 @@ class SubscriptionRenewals:
                 kind=ChargeKind.RENEWAL,
                 period_start=end,
                 amount=plan.price,
+                plan=plan.name,
                 created_at=now,
             )
             fresh = True
         else:
             fresh = False
         charge.amount = plan.price
+        charge.plan = plan.name  # what this attempt bills, and so what it grants
         charge.attempts += 1
         if transaction is None:
             charge.status = ChargeStatus.FAILED

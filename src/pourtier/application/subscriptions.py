@@ -39,7 +39,6 @@ from pourtier.domain.subscriptions import (
     GRACE,
     ChargeKind,
     ChargeStatus,
-    PaymentRequired,
     Plan,
     PlanName,
     Subscription,
@@ -147,17 +146,34 @@ class SubscriptionUseCases:
         live = await uow.subscriptions.live_for_user(user_id)
         if live is None:
             return await self._start_new(uow, user_id, plan, auto_renew)
-        if live.status is SubscriptionStatus.PENDING:
+        subscription = await self._locked(uow, user_id, live.id)
+        if subscription.status is SubscriptionStatus.PENDING:
             raise Conflict(
-                f"your {live.plan} subscription is being charged; try again shortly"
+                f"your {subscription.plan} subscription is being charged; "
+                "try again shortly"
             )
-        if live.plan is plan:
-            scheduled = live.scheduled_plan or live.cancel_at_period_end
+        if not subscription.status.is_live:
+            raise Conflict(f"the subscription has just become {subscription.status}")
+        if subscription.plan is plan:
+            scheduled = subscription.scheduled_plan or subscription.cancel_at_period_end
             hint = " (POST .../resume keeps it going)" if scheduled else ""
             raise Conflict(f"you already have an active {plan} subscription{hint}")
-        if self.plans[plan].rank < self.plans[live.plan].rank:
-            return await self._schedule_downgrade(uow, live, plan)
-        return await self._start_upgrade(uow, live, plan)
+        await self._check_plan_change(uow, subscription, self.clock())
+        if self.plans[plan].rank < self.plans[subscription.plan].rank:
+            return await self._schedule_downgrade(uow, subscription, plan)
+        return await self._start_upgrade(uow, subscription, plan)
+
+    async def _check_plan_change(
+        self, uow: UnitOfWork, subscription: Subscription, now: datetime
+    ) -> None:
+        """Conflict while a charge is in flight or the period ended unrenewed.
+
+        Call with the subscription locked: every charge of it is made and
+        settled under that lock, so none starts or settles before our commit.
+        """
+        subscription.check_plan_change(
+            now, await uow.subscriptions.charge_in_flight(subscription.id)
+        )
 
     async def _start_new(
         self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
@@ -189,6 +205,7 @@ class SubscriptionUseCases:
                 kind=ChargeKind.INITIAL,
                 period_start=now,
                 amount=price.price,
+                plan=plan,
                 created_at=now,
                 escrow_transaction_id=transaction.id,
                 attempts=1,
@@ -202,9 +219,9 @@ class SubscriptionUseCases:
         )
 
     async def _schedule_downgrade(
-        self, uow: UnitOfWork, live: Subscription, plan: PlanName
+        self, uow: UnitOfWork, subscription: Subscription, plan: PlanName
     ) -> Answer:
-        subscription = await self._locked(uow, live.user_id, live.id)
+        """Call with the subscription locked and the change checked."""
         if subscription.scheduled_plan is plan:
             raise Conflict(
                 f"a change to {plan} is already scheduled for "
@@ -220,17 +237,10 @@ class SubscriptionUseCases:
         )
 
     async def _start_upgrade(
-        self, uow: UnitOfWork, live: Subscription, plan: PlanName
+        self, uow: UnitOfWork, subscription: Subscription, plan: PlanName
     ) -> StartedCharge:
-        subscription = await self._locked(uow, live.user_id, live.id)
+        """Call with the subscription locked and the change checked."""
         now = self.clock()
-        if subscription.status is SubscriptionStatus.PAST_DUE:
-            raise PaymentRequired(
-                "the renewal of your subscription is overdue: deposit into the "
-                "escrow so it can be retried, then upgrade"
-            )
-        if now >= subscription.current_period_end:
-            raise Conflict("the current period has ended; upgrade once it renews")
         if plan is not upgrade_target(self.plans):
             raise InvalidInput(f"cannot upgrade to {plan}")
         amount = prorated_upgrade(
@@ -261,6 +271,7 @@ class SubscriptionUseCases:
                     kind=ChargeKind.UPGRADE,
                     period_start=period,
                     amount=amount,
+                    plan=plan,
                     created_at=now,
                     escrow_transaction_id=transaction.id,
                     attempts=1,
@@ -268,6 +279,7 @@ class SubscriptionUseCases:
             )
         else:
             charge.amount = amount
+            charge.plan = plan
             charge.status = ChargeStatus.PENDING
             charge.escrow_transaction_id = transaction.id
             charge.attempts += 1
@@ -408,8 +420,13 @@ class SubscriptionUseCases:
             if not (subscription.cancel_at_period_end or subscription.scheduled_plan):
                 raise Conflict("no cancellation or plan change is scheduled")
             now = self.clock()
-            if now >= subscription.current_period_end:
+            if subscription.cancel_at_period_end and (
+                now >= subscription.current_period_end
+            ):
                 raise Conflict("the period has already ended; subscribe again")
+            if subscription.scheduled_plan is not None:
+                # Dropping it changes what the renewal bills: a plan change.
+                await self._check_plan_change(uow, subscription, now)
             subscription.cancel_at_period_end = False
             subscription.canceled_at = None
             subscription.scheduled_plan = None

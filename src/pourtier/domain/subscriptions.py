@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pourtier.domain.errors import DomainError
+from pourtier.domain.errors import Conflict, DomainError
 
 
 class PaymentRequired(DomainError):
@@ -133,16 +133,52 @@ class Subscription:
             SubscriptionStatus.PAST_DUE,
         ) and now < self.access_until(grace)
 
+    def check_plan_change(self, now: datetime, charge_in_flight: bool) -> None:
+        """Conflict unless the plan (or the plan scheduled next) may change now.
+
+        A period gets the plan its charge paid for, and a charge bills the plan
+        as it stands when the charge is made. So the plan stays put while a
+        charge of this subscription is being decided, and once the period has
+        ended: its renewal is due (or overdue) and bills the plan as it is.
+        Call with the subscription row locked, which every charge takes to be
+        made or settled, so nothing changes between this check and the commit.
+        """
+        if charge_in_flight or self.status is SubscriptionStatus.PENDING:
+            raise Conflict(
+                "a charge of this subscription is in flight; change the plan "
+                "once it settles"
+            )
+        if self.status is SubscriptionStatus.PAST_DUE:
+            raise Conflict(
+                "the renewal of this subscription is overdue: deposit into the "
+                "escrow so it can be retried, and change the plan once it renews"
+            )
+        if now >= self.current_period_end:
+            ended = f"the current period ended on {self.current_period_end.isoformat()}"
+            if self.auto_renew and not self.cancel_at_period_end:
+                raise Conflict(
+                    f"{ended} and is being renewed; change the plan once it renews"
+                )
+            raise Conflict(
+                f"{ended} and the subscription is ending; "
+                "subscribe again once it has ended"
+            )
+
 
 @dataclass
 class SubscriptionCharge:
-    """One per subscription, kind and period: the database refuses a second."""
+    """One per subscription, kind and period: the database refuses a second.
+
+    `plan` is what the charge pays for, fixed when it is made: its settlement
+    grants that plan, whatever the subscription says by then.
+    """
 
     subscription_id: uuid.UUID
     user_id: uuid.UUID
     kind: ChargeKind
     period_start: datetime
     amount: int
+    plan: PlanName
     created_at: datetime
     status: ChargeStatus = ChargeStatus.PENDING
     escrow_transaction_id: uuid.UUID | None = None
@@ -197,6 +233,10 @@ class SubscriptionRepository(Protocol):
     ) -> SubscriptionCharge | None: ...
 
     async def save_charge(self, charge: SubscriptionCharge) -> None: ...
+
+    async def charge_in_flight(self, subscription_id: uuid.UUID) -> bool:
+        """Whether any charge of this subscription is pending."""
+        ...
 
     async def count_active(self, now: datetime, grace: timedelta = GRACE) -> int:
         """Live subscriptions whose access has not ended by the dates."""

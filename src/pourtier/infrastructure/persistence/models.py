@@ -267,6 +267,7 @@ class SubscriptionChargeRow(Base):
     __tablename__ = "subscription_charges"
     __table_args__ = (
         CheckConstraint("kind IN ('initial', 'renewal', 'upgrade')", name="kind"),
+        CheckConstraint("plan IN ('basic', 'pro')", name="plan"),
         CheckConstraint("status IN ('pending', 'confirmed', 'failed')", name="status"),
         Index(
             "uq_subscription_charges_period",
@@ -287,6 +288,7 @@ class SubscriptionChargeRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     period_start: Mapped[datetime] = mapped_column(TZ)
     amount: Mapped[Decimal] = mapped_column(U64)
+    plan: Mapped[str] = mapped_column(String(16))  # what the charge pays for
     status: Mapped[str] = mapped_column(String(16))
     escrow_transaction_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("escrow_transactions.id", ondelete="RESTRICT"), unique=True

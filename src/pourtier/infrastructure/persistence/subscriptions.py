@@ -78,6 +78,7 @@ def _to_charge(row: SubscriptionChargeRow) -> SubscriptionCharge:
         kind=ChargeKind(row.kind),
         period_start=row.period_start,
         amount=int(row.amount),
+        plan=PlanName(row.plan),
         created_at=row.created_at,
         status=ChargeStatus(row.status),
         escrow_transaction_id=row.escrow_transaction_id,
@@ -93,6 +94,7 @@ def _charge_values(charge: SubscriptionCharge) -> dict[str, Any]:
         "kind": charge.kind.value,
         "period_start": charge.period_start,
         "amount": Decimal(charge.amount),
+        "plan": charge.plan.value,
         "status": charge.status.value,
         "escrow_transaction_id": charge.escrow_transaction_id,
         "attempts": charge.attempts,
@@ -250,6 +252,20 @@ class SqlSubscriptionRepository:
             .where(SubscriptionChargeRow.id == charge.id)
             .values(**_charge_values(charge))
             .execution_options(synchronize_session=False)
+        )
+
+    async def charge_in_flight(self, subscription_id: uuid.UUID) -> bool:
+        return bool(
+            await self._session.scalar(
+                select(
+                    select(SubscriptionChargeRow.id)
+                    .where(
+                        SubscriptionChargeRow.subscription_id == subscription_id,
+                        SubscriptionChargeRow.status == ChargeStatus.PENDING.value,
+                    )
+                    .exists()
+                )
+            )
         )
 
     async def count_active(self, now: datetime, grace: timedelta = GRACE) -> int:

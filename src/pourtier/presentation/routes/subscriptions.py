@@ -32,7 +32,8 @@ SUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
         409,
         502,
         503,
-        s409="Same plan already active, a charge in flight, or the "
+        s409="Same plan already active; a charge of the subscription in flight, "
+        "or its period ended unrenewed (plan changes wait); or the "
         "Idempotency-Key was used for another request",
         s503="The chain or the database is unreachable; retry later",
     ),
@@ -40,7 +41,11 @@ SUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_YOURS = errors(404, s404="Not yours, or unknown")
 CHANGE_ERRORS = {
     **NOT_YOURS,
-    **errors(409, s409="Nothing to change in the subscription's current state"),
+    **errors(
+        409,
+        s409="Nothing to change in the subscription's current state, or (undoing "
+        "a scheduled plan) a charge in flight or the period ended unrenewed",
+    ),
 }
 
 
