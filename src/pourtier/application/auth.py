@@ -11,7 +11,6 @@ from pourtier.application.cached import CachedReads
 from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
 from pourtier.application.legal import check_accepts_all_active
 from pourtier.domain.auth import (
-    REFRESH_GRACE,
     AccessClaims,
     AccessTokenCodec,
     AuthSession,
@@ -191,8 +190,9 @@ class AuthUseCases:
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate: each token works once; a replay ends the whole session.
 
-        The immediate parent stays usable for REFRESH_GRACE after its rotation
-        and until its child is used, so two tabs refreshing together both win.
+        A rotated token is honoured once more, for a second tab refreshing at
+        the same time (see `RefreshToken.may_redeem_again`). The token's row
+        lock serialises concurrent uses, so of several only one gets it.
         """
         now = self.clock()
         async with self.uow() as uow:
@@ -209,8 +209,8 @@ class AuthUseCases:
             if token.expires_at <= now:
                 raise AuthenticationFailed("refresh_token", "refresh token has expired")
             if token.used_at is not None:
-                in_grace = now - token.used_at <= REFRESH_GRACE
-                if not in_grace or await uow.sessions.child_was_used(token.id):
+                children = await uow.sessions.children_of(token.id)
+                if not token.may_redeem_again(children, now):
                     await uow.sessions.revoke_session(session.id, now, "token_reuse")
                     await uow.commit()
                     raise AuthenticationFailed(
