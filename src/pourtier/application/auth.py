@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,6 +28,18 @@ from pourtier.domain.errors import AuthenticationFailed, Conflict, NotFound
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
+
+WalletBudget = Callable[[str], Awaitable[None]]
+"""Spends one sign-in of a wallet's budget, or raises to refuse the request.
+
+Called only once the wallet's signature has verified: asking for a nonce
+needs no signature, so a budget spent by whoever names a wallet would let
+anyone lock that wallet out.
+"""
+
+
+async def unlimited(wallet_address: str) -> None:
+    """The budget when none is kept (rate limiting off)."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +91,21 @@ class AuthUseCases:
         return self.policy.message_for(wallet_address, nonce.value, now)
 
     async def _check_signed(
-        self, uow: UnitOfWork, wallet_address: str, message: str, signature: str
+        self,
+        uow: UnitOfWork,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        budget: WalletBudget,
     ) -> SignInMessage:
-        """Every check except consuming the nonce, cheapest first."""
+        """Every check except consuming the nonce, cheapest first; the
+        wallet's budget is spent as soon as its signature has verified."""
         validate_wallet_address(wallet_address)
         now = self.clock()
         parsed = SignInMessage.parse(message)
         self.policy.check(parsed, wallet_address, now)
         self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
+        await budget(wallet_address)
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
             raise AuthenticationFailed("nonce", "nonce was not issued by this server")
@@ -100,10 +119,14 @@ class AuthUseCases:
             raise AuthenticationFailed("nonce", "nonce has already been used")
 
     async def verify(
-        self, wallet_address: str, message: str, signature: str
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        budget: WalletBudget,
     ) -> Verification:
         async with self.uow() as uow:
-            await self._check_signed(uow, wallet_address, message, signature)
+            await self._check_signed(uow, wallet_address, message, signature, budget)
             user = await uow.users.get_by_wallet(wallet_address)
         return Verification(wallet_address, user_exists=user is not None)
 
@@ -114,9 +137,12 @@ class AuthUseCases:
         signature: str,
         accepted_document_ids: Sequence[uuid.UUID],
         client: ClientInfo,
+        budget: WalletBudget,
     ) -> TokenPair:
         async with self.uow() as uow:
-            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            parsed = await self._check_signed(
+                uow, wallet_address, message, signature, budget
+            )
             if await uow.users.get_by_wallet(wallet_address) is not None:
                 raise Conflict("this wallet already has an account; log in instead")
             documents = check_accepts_all_active(
@@ -139,10 +165,17 @@ class AuthUseCases:
         return pair
 
     async def login(
-        self, wallet_address: str, message: str, signature: str, client: ClientInfo
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        client: ClientInfo,
+        budget: WalletBudget,
     ) -> TokenPair:
         async with self.uow() as uow:
-            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            parsed = await self._check_signed(
+                uow, wallet_address, message, signature, budget
+            )
             user = await uow.users.get_by_wallet(wallet_address)
             if user is None:
                 raise NotFound("no account for this wallet; register first")
