@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -37,6 +38,8 @@ AUTH_DOMAIN = "app.pourtier.test"
 AUTH_URI = "https://app.pourtier.test"
 JWT_SECRET = "test-secret-" + "x" * 40
 TEST_RATE_LIMIT = "1000000/minute"
+
+Serve = Callable[..., AbstractAsyncContextManager[Container]]
 
 
 async def _server_reachable() -> bool:
@@ -141,3 +144,23 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
     async with httpx.AsyncClient(transport=transport, base_url=AUTH_URI) as c:
         yield c
+
+
+@pytest.fixture
+def serve(
+    container: Container, database_url: str, data_dir: Path, clock: TestClock
+) -> Serve:
+    """Another app instance with its own settings (the session's `container`
+    fixture is requested for the migrated, cleaned database)."""
+
+    @asynccontextmanager
+    async def serving(**overrides: object) -> AsyncIterator[Container]:
+        built = build_test_container(
+            make_settings(database_url, data_dir, **overrides), clock=clock
+        )
+        try:
+            yield built
+        finally:
+            await built.stop()
+
+    return serving

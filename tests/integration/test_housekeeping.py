@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from pourtier.di.container import Container
+from pourtier.domain.auth import NONCE_TTL
+from tests.conftest import Serve
 from tests.helpers import TestClock, Wallet, create_nonce, create_user
 
 
@@ -40,3 +44,25 @@ async def test_active_users_excludes_sessions_whose_refresh_token_expired(
     clock.offset = timedelta(days=31)
     await container.refresh_gauges()
     assert container.metrics.users_active._value.get() == 0
+
+
+async def test_a_running_service_purges_expired_nonces_on_its_cadence(
+    client: httpx.AsyncClient, serve: Serve, clock: TestClock
+) -> None:
+    """Rows live at most a nonce's lifetime plus one cadence, so a flood's
+    leftovers go within minutes, not at the next restart."""
+    assert Container.housekeeping_seconds <= NONCE_TTL.total_seconds() / 5
+    async with serve(RUN_WORKERS=False) as built:
+        built.housekeeping_seconds = 0.05
+        await built.start()
+        for _ in range(3):
+            for _ in range(5):
+                await create_nonce(client, Wallet())
+            assert await nonce_count(built) >= 5
+            clock.offset += NONCE_TTL + timedelta(seconds=1)
+            for _ in range(250):
+                if await nonce_count(built) == 0:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                pytest.fail("expired nonces outlived several housekeeping passes")

@@ -146,7 +146,7 @@ async def test_0004_records_each_charges_plan_and_goes_back_down(
 ) -> None:
     """Unsettled renewals bill the scheduled plan; upgrades buy pro; the rest
     get their subscription's plan. The column is NOT NULL and checked."""
-    built = build_container(make_settings(fresh_database_url, tmp_path))
+    built = build_test_container(make_settings(fresh_database_url, tmp_path))
     engine = built.engine
     try:
         await migrate.upgrade(engine, "0003")

@@ -1,5 +1,6 @@
-"""Rate limits over HTTP: per client IP, per wallet and per user; shared through
-a real Redis; falling back to memory while a real Redis server is killed."""
+"""Rate limits over HTTP: per client IP and per user (per wallet: in
+test_sign_in_budget.py); shared through a real Redis; falling back to memory
+while a real Redis server is killed."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -24,14 +24,12 @@ from sqlalchemy import text
 from pourtier.di.container import Container
 from pourtier.infrastructure.rate_limit import KEY_PREFIX
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import TestClock, Wallet, bearer, create_user
+from tests.conftest import AUTH_URI, Serve
+from tests.helpers import Wallet, bearer, create_user
 from tests.logs import captured_json_logs
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
-
-Serve = Callable[..., AbstractAsyncContextManager[Container]]
 
 
 def random_ip() -> str:
@@ -42,26 +40,6 @@ def random_ip() -> str:
 def random_ipv6_prefix() -> str:
     """The first four groups (a /64) of a fresh documentation address."""
     return "2001:db8:" + ":".join(f"{random.randint(0, 0xFFFF):x}" for _ in range(2))
-
-
-@pytest.fixture
-def serve(
-    container: Container, database_url: str, data_dir: Path, clock: TestClock
-) -> Serve:
-    """Another app instance with its own settings (the session's `container`
-    fixture is requested for the migrated, cleaned database)."""
-
-    @asynccontextmanager
-    async def serving(**overrides: object) -> AsyncIterator[Container]:
-        built = build_test_container(
-            make_settings(database_url, data_dir, **overrides), clock=clock
-        )
-        try:
-            yield built
-        finally:
-            await built.stop()
-
-    return serving
 
 
 @asynccontextmanager
@@ -163,22 +141,6 @@ async def test_an_ipv6_client_is_limited_by_its_64_prefix(serve: Serve) -> None:
         assert_limited(await nonce(a), 2)
         assert_limited(await nonce(same_prefix), 2)
         assert (await nonce(other_prefix)).status_code == 200
-
-
-async def test_one_wallet_is_limited_across_ips(serve: Serve) -> None:
-    wallet = Wallet()
-    async with serve(RATE_LIMIT_AUTH="2/minute") as built:
-        ips = [random_ip() for _ in range(3)]
-        async with (
-            client_of(built, ips[0]) as a,
-            client_of(built, ips[1]) as b,
-            client_of(built, ips[2]) as c,
-        ):
-            assert (await nonce(a, wallet)).status_code == 200
-            assert (await nonce(b, wallet)).status_code == 200
-            assert_limited(await nonce(c, wallet), 2)
-            # The IP itself still had budget: another wallet from it passes.
-            assert (await nonce(c)).status_code == 200
 
 
 # --- who the client is -----------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Refresh tokens are opaque and stored as SHA-256 only; each use rotates them.
 Replaying a rotated token ends its whole session, except that the immediate
-parent stays usable for about ten seconds (two tabs refreshing at once) and
-only until its child has been used.
+parent is honoured once more for about ten seconds (two tabs refreshing at
+once) and only until its child has been used; test_refresh_grace.py shows the
+"once".
 """
 
 from __future__ import annotations

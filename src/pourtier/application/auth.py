@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,7 +11,6 @@ from pourtier.application.cached import CachedReads
 from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
 from pourtier.application.legal import check_accepts_all_active
 from pourtier.domain.auth import (
-    REFRESH_GRACE,
     AccessClaims,
     AccessTokenCodec,
     AuthSession,
@@ -29,6 +28,18 @@ from pourtier.domain.errors import AuthenticationFailed, Conflict, NotFound
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
+
+WalletBudget = Callable[[str], Awaitable[None]]
+"""Spends one sign-in of a wallet's budget, or raises to refuse the request.
+
+Called only once the wallet's signature has verified: asking for a nonce
+needs no signature, so a budget spent by whoever names a wallet would let
+anyone lock that wallet out.
+"""
+
+
+async def unlimited(wallet_address: str) -> None:
+    """The budget when none is kept (rate limiting off)."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +91,21 @@ class AuthUseCases:
         return self.policy.message_for(wallet_address, nonce.value, now)
 
     async def _check_signed(
-        self, uow: UnitOfWork, wallet_address: str, message: str, signature: str
+        self,
+        uow: UnitOfWork,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        budget: WalletBudget,
     ) -> SignInMessage:
-        """Every check except consuming the nonce, cheapest first."""
+        """Every check except consuming the nonce, cheapest first; the
+        wallet's budget is spent as soon as its signature has verified."""
         validate_wallet_address(wallet_address)
         now = self.clock()
         parsed = SignInMessage.parse(message)
         self.policy.check(parsed, wallet_address, now)
         self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
+        await budget(wallet_address)
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
             raise AuthenticationFailed("nonce", "nonce was not issued by this server")
@@ -101,10 +119,14 @@ class AuthUseCases:
             raise AuthenticationFailed("nonce", "nonce has already been used")
 
     async def verify(
-        self, wallet_address: str, message: str, signature: str
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        budget: WalletBudget,
     ) -> Verification:
         async with self.uow() as uow:
-            await self._check_signed(uow, wallet_address, message, signature)
+            await self._check_signed(uow, wallet_address, message, signature, budget)
             user = await uow.users.get_by_wallet(wallet_address)
         return Verification(wallet_address, user_exists=user is not None)
 
@@ -115,9 +137,12 @@ class AuthUseCases:
         signature: str,
         accepted_document_ids: Sequence[uuid.UUID],
         client: ClientInfo,
+        budget: WalletBudget,
     ) -> TokenPair:
         async with self.uow() as uow:
-            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            parsed = await self._check_signed(
+                uow, wallet_address, message, signature, budget
+            )
             if await uow.users.get_by_wallet(wallet_address) is not None:
                 raise Conflict("this wallet already has an account; log in instead")
             documents = check_accepts_all_active(
@@ -140,10 +165,17 @@ class AuthUseCases:
         return pair
 
     async def login(
-        self, wallet_address: str, message: str, signature: str, client: ClientInfo
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        client: ClientInfo,
+        budget: WalletBudget,
     ) -> TokenPair:
         async with self.uow() as uow:
-            parsed = await self._check_signed(uow, wallet_address, message, signature)
+            parsed = await self._check_signed(
+                uow, wallet_address, message, signature, budget
+            )
             user = await uow.users.get_by_wallet(wallet_address)
             if user is None:
                 raise NotFound("no account for this wallet; register first")
@@ -191,8 +223,9 @@ class AuthUseCases:
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate: each token works once; a replay ends the whole session.
 
-        The immediate parent stays usable for REFRESH_GRACE after its rotation
-        and until its child is used, so two tabs refreshing together both win.
+        A rotated token is honoured once more, for a second tab refreshing at
+        the same time (see `RefreshToken.may_redeem_again`). The token's row
+        lock serialises concurrent uses, so of several only one gets it.
         """
         now = self.clock()
         async with self.uow() as uow:
@@ -209,8 +242,8 @@ class AuthUseCases:
             if token.expires_at <= now:
                 raise AuthenticationFailed("refresh_token", "refresh token has expired")
             if token.used_at is not None:
-                in_grace = now - token.used_at <= REFRESH_GRACE
-                if not in_grace or await uow.sessions.child_was_used(token.id):
+                children = await uow.sessions.children_of(token.id)
+                if not token.may_redeem_again(children, now):
                     await uow.sessions.revoke_session(session.id, now, "token_reuse")
                     await uow.commit()
                     raise AuthenticationFailed(

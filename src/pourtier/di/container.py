@@ -69,7 +69,6 @@ from pourtier.infrastructure.solana.local import (
 from pourtier.infrastructure.solana.rpc import RpcNode
 
 log = structlog.get_logger(__name__)
-HOUSEKEEPING_INTERVAL_SECONDS = 600
 WORKER_INTERVAL_SECONDS = 1.0
 ALLOWANCE_MONTHS = 12
 
@@ -112,6 +111,10 @@ class Container:
     cache: TwoLevelCache
     invalidations: InvalidationListener
     rate_limiter: RateLimiter | None = None
+    housekeeping_seconds: float = 60.0
+    """Cadence of the nonce purge: a nonce row lives at most its lifetime
+    plus this, so the table holds what the per-IP sign-in budgets let through
+    in that time, whatever a flood asks for."""
     health_checks: dict[str, Check] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -144,7 +147,7 @@ class Container:
                     log.info("purged expired nonces", count=removed)
             except Exception:
                 log.warning("housekeeping failed; will retry", exc_info=True)
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
+            await asyncio.sleep(self.housekeeping_seconds)
 
     async def stop(self) -> None:
         for task in self._background:

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -220,6 +221,21 @@ class RefreshToken:
     used_at: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
+    def may_redeem_again(self, children: Sequence[RefreshToken], now: datetime) -> bool:
+        """Whether a token already used may be redeemed once more.
+
+        Two tabs refreshing together present the same token: the second is
+        honoured within REFRESH_GRACE of the first, while the first's child is
+        unused, and only once. Any further use is a replay, so a stolen token
+        cannot start a parallel chain that reuse detection never sees.
+        """
+        return (
+            self.used_at is not None
+            and now - self.used_at <= REFRESH_GRACE
+            and len(children) == 1
+            and children[0].used_at is None
+        )
+
 
 @dataclass(frozen=True)
 class AccessClaims:
@@ -265,7 +281,9 @@ class SessionRepository(Protocol):
         self, token_id: uuid.UUID, now: datetime
     ) -> None: ...
 
-    async def child_was_used(self, token_id: uuid.UUID) -> bool: ...
+    async def children_of(self, token_id: uuid.UUID) -> list[RefreshToken]:
+        """The tokens issued by redeeming `token_id`."""
+        ...
 
     async def count_users_with_live_sessions(self, now: datetime) -> int: ...
 

@@ -2,7 +2,8 @@
 
 Each router is mounted with the dependencies of its group (see app.py):
 
-- sign-in (`auth`): per client IP, and per wallet the body names;
+- sign-in (`auth`): per client IP; per wallet only once the wallet's
+  signature has verified (`wallet_budget`), since anyone may name any wallet;
 - other routes: per client IP before authentication, so bad tokens are
   limited too, then per user once the token is verified; `read` for GET,
   `write` for the rest.
@@ -15,15 +16,15 @@ gets 429 with the same headers and `Retry-After`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pourtier.application.auth import WalletBudget, unlimited
 from pourtier.infrastructure.rate_limit import Decision, Key, RateLimiter
 from pourtier.presentation.client_ip import rate_limit_key
 from pourtier.presentation.deps import (
@@ -42,7 +43,6 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
 ]
-_WALLET_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
 
 Dependency = Callable[..., Awaitable[None]]
 
@@ -84,33 +84,33 @@ async def _enforce(
         state[STATE_KEY] = decision
 
 
-async def _wallet_in_body(request: Request) -> str | None:
-    """The `wallet_address` of a sign-in body; FastAPI has read it already."""
-    if request.method != "POST":
-        return None
-    try:
-        body = await request.json()
-    except Exception:
-        return None
-    wallet = body.get("wallet_address") if isinstance(body, dict) else None
-    if isinstance(wallet, str) and _WALLET_RE.fullmatch(wallet):
-        return wallet
-    return None
-
-
 def rate_limit(group: str | None = None) -> Dependency:
-    """Per client IP; for `auth`, also per wallet. `None`: read or write."""
+    """Per client IP, in `group`; `None`: read or write by the method."""
 
     async def limit_client(request: Request, container: ContainerDep) -> None:
         limiter = container.rate_limiter
         if limiter is None:
             return
         keys: list[Key] = [("ip", rate_limit_key(client_ip(request)))]
-        if group == "auth" and (wallet := await _wallet_in_body(request)):
-            keys.append(("wallet", wallet))
         await _enforce(request, limiter, _group(request, group), keys)
 
     return limit_client
+
+
+async def wallet_budget(request: Request, container: ContainerDep) -> WalletBudget:
+    """The sign-in budget of a wallet, for the use case to spend once the
+    wallet's signature has verified; its window is reported like the IP's."""
+    limiter = container.rate_limiter
+    if limiter is None:
+        return unlimited
+
+    async def spend(wallet_address: str) -> None:
+        await _enforce(request, limiter, "auth", [("wallet", wallet_address)])
+
+    return spend
+
+
+WalletBudgetDep = Annotated[WalletBudget, Depends(wallet_budget)]
 
 
 def rate_limit_user(group: str | None = None) -> Dependency:

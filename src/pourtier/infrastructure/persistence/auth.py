@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
 from pourtier.domain.cache import session_key
@@ -85,6 +84,18 @@ def _to_session(row: AuthSessionRow) -> AuthSession:
     )
 
 
+def _to_refresh_token(row: RefreshTokenRow) -> RefreshToken:
+    return RefreshToken(
+        id=row.id,
+        session_id=row.session_id,
+        token_hash=row.token_hash,
+        parent_id=row.parent_id,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+    )
+
+
 class SqlSessionRepository:
     def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
@@ -155,17 +166,7 @@ class SqlSessionRepository:
             .where(RefreshTokenRow.token_hash == token_hash)
             .with_for_update()
         )
-        if row is None:
-            return None
-        return RefreshToken(
-            id=row.id,
-            session_id=row.session_id,
-            token_hash=row.token_hash,
-            parent_id=row.parent_id,
-            issued_at=row.issued_at,
-            expires_at=row.expires_at,
-            used_at=row.used_at,
-        )
+        return _to_refresh_token(row) if row else None
 
     async def mark_refresh_token_used(self, token_id: uuid.UUID, now: datetime) -> None:
         await self._session.execute(
@@ -175,17 +176,11 @@ class SqlSessionRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def child_was_used(self, token_id: uuid.UUID) -> bool:
-        child = aliased(RefreshTokenRow)
-        return bool(
-            await self._session.scalar(
-                select(
-                    exists().where(
-                        child.parent_id == token_id, child.used_at.is_not(None)
-                    )
-                )
-            )
+    async def children_of(self, token_id: uuid.UUID) -> list[RefreshToken]:
+        rows = await self._session.scalars(
+            select(RefreshTokenRow).where(RefreshTokenRow.parent_id == token_id)
         )
+        return [_to_refresh_token(row) for row in rows]
 
     async def count_users_with_live_sessions(self, now: datetime) -> int:
         """Not logged out, and still holding a refresh token that works."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from pourtier.application.auth import TokenPair
 from pourtier.presentation.deps import ClientDep, ContainerDep, CurrentAuth
+from pourtier.presentation.rate_limit import WalletBudgetDep
 from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.auth import (
     LogoutAllOut,
@@ -43,9 +44,11 @@ async def issue_nonce(body: NonceIn, container: ContainerDep) -> NonceOut:
 
 
 @router.post("/verify", responses=errors(401))
-async def verify(body: SignedIn, container: ContainerDep) -> VerifyOut:
+async def verify(
+    body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
+) -> VerifyOut:
     result = await container.auth.verify(
-        body.wallet_address, body.message, body.signature
+        body.wallet_address, body.message, body.signature, budget
     )
     return VerifyOut(
         valid=True, wallet_address=result.wallet_address, user_exists=result.user_exists
@@ -58,7 +61,10 @@ async def verify(body: SignedIn, container: ContainerDep) -> VerifyOut:
     responses=errors(401, 409, s409="This wallet already has an account"),
 )
 async def register(
-    body: RegisterIn, container: ContainerDep, client: ClientDep
+    body: RegisterIn,
+    container: ContainerDep,
+    client: ClientDep,
+    budget: WalletBudgetDep,
 ) -> TokenOut:
     pair = await container.auth.register(
         body.wallet_address,
@@ -66,14 +72,17 @@ async def register(
         body.signature,
         body.accepted_document_ids,
         client,
+        budget,
     )
     return _tokens(pair)
 
 
 @router.post("/login", responses=errors(401, 404, s404="No account for this wallet"))
-async def login(body: SignedIn, container: ContainerDep, client: ClientDep) -> TokenOut:
+async def login(
+    body: SignedIn, container: ContainerDep, client: ClientDep, budget: WalletBudgetDep
+) -> TokenOut:
     pair = await container.auth.login(
-        body.wallet_address, body.message, body.signature, client
+        body.wallet_address, body.message, body.signature, client, budget
     )
     return _tokens(pair)
 
