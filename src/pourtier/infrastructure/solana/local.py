@@ -381,6 +381,7 @@ def load_or_create_keys(
     if fee_authority is not None:
         keys["fee_authority"] = fee_authority
     if path is not None and not stored:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a client may come first
         _write_atomically(
             path,
             json.dumps({name: str(key) for name, key in keys.items()}),
