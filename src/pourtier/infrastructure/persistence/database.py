@@ -16,29 +16,18 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pourtier.infrastructure.persistence.embedded import join_cluster
+
 EMBEDDED_DATABASE = "pourtier"
-_embedded_servers: dict[Path, Any] = {}
 
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or join) the pgserver cluster kept in `data_dir/postgres`.
 
-    pgserver reference-counts processes using one data directory, so the API,
-    its workers and a CLI command share one running PostgreSQL.
+    The API, its workers and CLI commands share one running PostgreSQL; it
+    stops when the last of them still running exits (see `embedded`).
     """
-    from pgserver.postgres_server import get_server
-
-    pgdata = (data_dir / "postgres").resolve()
-    server = _embedded_servers.get(pgdata)
-    if server is None:
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
-        server = get_server(pgdata, cleanup_mode="stop")
-        _embedded_servers[pgdata] = server
-        exists = server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
-        )
-        if "(1 row)" not in exists:
-            server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+    server = join_cluster((data_dir / "postgres").resolve(), EMBEDDED_DATABASE)
     socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
     return f"postgresql+asyncpg://postgres@/{EMBEDDED_DATABASE}?host={socket_dir}"
 
