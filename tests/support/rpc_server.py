@@ -3,7 +3,9 @@
 It speaks the methods `RpcNode` uses, with the shapes a real node answers:
 getHealth, getBlockHeight, getLatestBlockhash, getMinimumBalanceForRentExemption,
 getAccountInfo (base64/base58), sendTransaction (base64/base58, with or without
-preflight) and getSignatureStatuses. Malformed input gets JSON-RPC errors.
+preflight), getSignatureStatuses, and the chain's history from `LiteSvmNode`:
+getSignaturesForAddress and getTransaction (json/base64, with token balances).
+Malformed input gets JSON-RPC errors.
 
 Behaviour a test can steer, all deterministic:
 - a landed transaction is `confirmed` until `finalize_all()`;
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import uvicorn
@@ -37,6 +40,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import TransactionErrorType
+from spl.token.constants import TOKEN_PROGRAM_ID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -45,9 +49,11 @@ from starlette.routing import Route
 from pourtier.domain.base58 import b58decode, b58encode
 from pourtier.domain.escrow import Commitment
 from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.node import ChainTransaction, TokenBalance
 
 API_VERSION = "2.2.0"
 MAX_SIGNATURES = 256
+MAX_HISTORY_PAGE = 1000
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = (
     -32700,
     -32600,
@@ -151,6 +157,8 @@ class RpcTestServer:
             "getAccountInfo": self._get_account_info,
             "sendTransaction": self._send_transaction,
             "getSignatureStatuses": self._get_signature_statuses,
+            "getSignaturesForAddress": self._get_signatures_for_address,
+            "getTransaction": self._get_transaction,
         }
         self.app = Starlette(routes=[Route("/", self._endpoint, methods=["POST"])])
         self.url = ""
@@ -388,6 +396,127 @@ class RpcTestServer:
                 }
             )
         return self._context(statuses)
+
+    def _finalized(self, signature: str) -> bool:
+        """Sent through this server: as finalize_all left it; else (set-up) final."""
+        landed = self._landed.get(signature)
+        return landed is None or landed.finalized
+
+    def _get_signatures_for_address(self, params: Any) -> list[dict[str, Any]]:
+        args = _params(params, 1)
+        address = _pubkey(args[0])
+        config = _config(args, 1)
+        limit = config.get("limit")
+        limit = MAX_HISTORY_PAGE if limit is None else limit
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_PAGE:
+            raise RpcError(INVALID_PARAMS, f"Invalid limit; max {MAX_HISTORY_PAGE}")
+        before, until = (
+            str(_signature(config[key])) if config.get(key) else None
+            for key in ("before", "until")
+        )
+        found = self.node.signatures_for_address(address, before, until, limit)
+        only_final = config.get("commitment") == "finalized"
+        return [
+            {
+                "signature": info.signature,
+                "slot": info.slot,
+                "err": _err(info.error),
+                "memo": None,
+                "blockTime": info.block_time,
+                "confirmationStatus": "finalized" if final else "confirmed",
+            }
+            for info in found
+            if (final := self._finalized(info.signature)) or not only_final
+        ]
+
+    def _get_transaction(self, params: Any) -> dict[str, Any] | None:
+        args = _params(params, 1)
+        signature = str(_signature(args[0]))
+        config = _config(args, 1)
+        encoding = config.get("encoding", "json")
+        if encoding not in ("json", "base64"):
+            raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
+        found = self.node.transaction(signature)
+        if found is None or (
+            config.get("commitment") == "finalized" and not self._finalized(signature)
+        ):
+            return None
+        answer: dict[str, Any] = {
+            "slot": found.slot,
+            "blockTime": found.block_time,
+            "meta": _meta(found),
+            "transaction": [base64.b64encode(found.transaction).decode(), "base64"]
+            if encoding == "base64"
+            else _ui_transaction(found.transaction),
+        }
+        if config.get("maxSupportedTransactionVersion") is not None:
+            answer["version"] = "legacy"  # the only kind this node executes
+        return answer
+
+
+def _err(error: str | None) -> Any:
+    return json.loads(error) if error is not None else None
+
+
+def _token_balance(balance: TokenBalance) -> dict[str, Any]:
+    ui = Decimal(balance.amount).scaleb(-balance.decimals)
+    return {
+        "accountIndex": balance.account_index,
+        "mint": balance.mint,
+        "owner": balance.owner,
+        "programId": str(TOKEN_PROGRAM_ID),
+        "uiTokenAmount": {
+            "amount": str(balance.amount),
+            "decimals": balance.decimals,
+            "uiAmount": float(ui),  # the node's own (lossy) display field
+            "uiAmountString": format(ui.normalize(), "f"),
+        },
+    }
+
+
+def _meta(found: ChainTransaction) -> dict[str, Any]:
+    err = _err(found.error)
+    return {
+        "err": err,
+        "status": {"Ok": None} if err is None else {"Err": err},
+        "fee": found.fee,
+        "preBalances": found.pre_balances,
+        "postBalances": found.post_balances,
+        "innerInstructions": [],
+        "logMessages": found.logs,
+        "preTokenBalances": [_token_balance(b) for b in found.pre_token_balances],
+        "postTokenBalances": [_token_balance(b) for b in found.post_token_balances],
+        "rewards": [],
+        "loadedAddresses": {"writable": [], "readonly": []},
+        "computeUnitsConsumed": 0,
+    }
+
+
+def _ui_transaction(raw: bytes) -> dict[str, Any]:
+    transaction = Transaction.from_bytes(raw)
+    message = transaction.message
+    header = message.header
+    return {
+        "signatures": [str(signature) for signature in transaction.signatures],
+        "message": {
+            "accountKeys": [str(key) for key in message.account_keys],
+            "header": {
+                "numRequiredSignatures": header.num_required_signatures,
+                "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
+                "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts,
+            },
+            "instructions": [
+                {
+                    "programIdIndex": instruction.program_id_index,
+                    "accounts": list(instruction.accounts),
+                    "data": b58encode(bytes(instruction.data)),
+                    "stackHeight": None,
+                }
+                for instruction in message.instructions
+            ],
+            "recentBlockhash": str(message.recent_blockhash),
+        },
+    }
 
 
 def _reply(
