@@ -37,7 +37,7 @@ from pourtier.infrastructure.solana.token_accounts import (
     mint_decimals,
 )
 
-MAX_TRANSACTIONS = 10_000
+MAX_TRANSACTIONS = 5_000
 
 
 def _to_json(record: ChainTransaction) -> str:
