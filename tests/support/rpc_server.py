@@ -30,11 +30,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from pourtier.infrastructure.solana.local import LocalChain
-from pourtier.infrastructure.solana.localnet_rpc import (
-    NODE_UNHEALTHY,
-    LocalnetRpc,
-    RpcError,
-)
+from pourtier.infrastructure.solana.localnet_rpc import LocalnetRpc
+from pourtier.infrastructure.solana.rpc_shapes import NODE_UNHEALTHY, RpcError
 
 
 class RpcTestServer(LocalnetRpc):

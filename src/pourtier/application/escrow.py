@@ -194,6 +194,11 @@ class EscrowUseCases:
             transaction = await uow.escrow.get(transaction_id, for_update=True)
             if transaction is None or transaction.user_id != user_id:
                 raise NotFound("escrow transaction not found")
+            if transaction.unsigned_transaction is None:
+                raise Conflict(
+                    "this transaction was made outside the service and is "
+                    "already confirmed; there is nothing to sign"
+                )
             if len(signed) != len(transaction.unsigned_transaction):
                 # A signed copy fills the signature slots: same size, nothing
                 # appended that a lenient decoder would skip over.

@@ -189,7 +189,7 @@ class ChargeSettlement:
     retry_interval: timedelta = RETRY_INTERVAL
 
     async def __call__(self, uow: UnitOfWork, transaction: EscrowTransaction) -> None:
-        if transaction.type is TransactionType.DEPOSIT:
+        if transaction.type.is_credit:  # a deposit, by the service or not
             if transaction.status is TransactionStatus.CONFIRMED:
                 await self._retry_past_due(uow, transaction.user_id)
             return
@@ -268,7 +268,7 @@ class ChargeSettlement:
             )
 
     async def _retry_past_due(self, uow: UnitOfWork, user_id: uuid.UUID) -> None:
-        """A deposit landed: the past-due renewal is due again now (next job pass)."""
+        """Money came in: the past-due renewal is due again now (next job pass)."""
         live = await uow.subscriptions.live_for_user(user_id)
         if live is None or live.status is not SubscriptionStatus.PAST_DUE:
             return

@@ -5,6 +5,11 @@ wallet; the platform only ever signs subscription charges, as the delegate,
 within the allowance the user approved. Every movement is recorded as an
 escrow transaction whose lifecycle is followed against the chain, and each
 confirmed one appends exactly one ledger entry.
+
+Being the user's own account, the escrow also receives and loses funds
+without the service: anyone may send tokens to it, and its owner may move them
+out. The follower reads each escrow's history on chain and records every such
+movement as an external deposit or withdrawal, once (by its signature).
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ class TransactionType(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAW = "withdraw"
     SUBSCRIPTION_CHARGE = "subscription_charge"
+    # Seen on chain, made without the service: never prepared, always final.
+    EXTERNAL_DEPOSIT = "external_deposit"
+    EXTERNAL_WITHDRAWAL = "external_withdrawal"
+
+    @property
+    def is_credit(self) -> bool:
+        """Money into the escrow, whoever sent it."""
+        return LEDGER_SIGN[self] > 0
 
 
 class TransactionStatus(StrEnum):
@@ -51,6 +64,8 @@ LEDGER_SIGN = {
     TransactionType.DEPOSIT: 1,
     TransactionType.WITHDRAW: -1,
     TransactionType.SUBSCRIPTION_CHARGE: -1,
+    TransactionType.EXTERNAL_DEPOSIT: 1,
+    TransactionType.EXTERNAL_WITHDRAWAL: -1,
 }
 
 
@@ -60,7 +75,7 @@ class EscrowTransaction:
     wallet_address: str
     type: TransactionType
     amount: int
-    unsigned_transaction: bytes
+    unsigned_transaction: bytes | None  # None for external movements only
     last_valid_block_height: int
     created_at: datetime
     expires_at: datetime
@@ -130,6 +145,36 @@ class SignatureState:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ChainMovement:
+    """A finalized transaction that touched an escrow, and what it moved."""
+
+    signature: str
+    delta: int  # base units into the escrow (negative: out of it)
+    slot: int
+    block_time: datetime | None
+    signed_transaction: bytes
+    # The same transaction as this service prepares them (signatures blank), to
+    # recognise one the wallet sent itself; None when it cannot be one of ours.
+    unsigned_transaction: bytes | None
+
+
+@dataclass(frozen=True)
+class MovementPage:
+    movements: list[ChainMovement]  # oldest first
+    cursor: str | None  # the newest signature read (pass it back); None: none
+
+
+@dataclass
+class EscrowCursor:
+    """How far the follower has read one escrow's history on chain."""
+
+    user_id: uuid.UUID
+    wallet_address: str
+    last_signature: str | None
+    read_at: datetime | None
+
+
 class Chain(Protocol):
     """What Pourtier needs from Solana. Amounts are base units of the mint.
 
@@ -184,6 +229,14 @@ class Chain(Protocol):
 
     async def health(self) -> str: ...
 
+    async def escrow_movements(
+        self, wallet_address: str, after_signature: str | None, limit: int
+    ) -> MovementPage:
+        """The escrow's finalized transactions after `after_signature` (all, if
+        None), oldest first, at most `limit` of them; failed ones are skipped
+        but counted in the cursor."""
+        ...
+
 
 # --- repository -----------------------------------------------------------------
 
@@ -235,3 +288,27 @@ class EscrowRepository(Protocol):
     async def has_pending(self, user_id: uuid.UUID, type: TransactionType) -> bool:
         """A transaction of this type signed and sent but not final yet."""
         ...
+
+    async def add_external(self, transaction: EscrowTransaction) -> bool:
+        """Insert a movement seen on chain; False if its signature is recorded."""
+        ...
+
+    async def find_unsent(
+        self, user_id: uuid.UUID, unsigned_transaction: bytes
+    ) -> EscrowTransaction | None:
+        """The prepared (or expired) transaction with these exact bytes, never
+        submitted here, locked FOR UPDATE."""
+        ...
+
+    async def add_cursor(self, user_id: uuid.UUID, after_signature: str) -> None:
+        """Start following an escrow after this signature (once per user)."""
+        ...
+
+    async def claim_cursor(
+        self, read_before: datetime, exclude: Collection[uuid.UUID] = ()
+    ) -> EscrowCursor | None:
+        """The cursor read longest ago (never read first), if read before
+        `read_before`; locked FOR UPDATE SKIP LOCKED: one worker per escrow."""
+        ...
+
+    async def save_cursor(self, cursor: EscrowCursor) -> None: ...

@@ -11,25 +11,28 @@ from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.errors import Conflict
 from pourtier.domain.escrow import (
+    EscrowCursor,
     EscrowTransaction,
     LedgerEntry,
     TransactionStatus,
     TransactionType,
 )
 from pourtier.infrastructure.persistence.models import (
+    EscrowCursorRow,
     EscrowTransactionRow,
     LedgerEntryRow,
     UserRow,
 )
 
 DEBITS = (TransactionType.WITHDRAW.value, TransactionType.SUBSCRIPTION_CHARGE.value)
+UNSENT = (TransactionStatus.PREPARED.value, TransactionStatus.EXPIRED.value)
 ERROR_MAX_LENGTH = 500
 
 
@@ -57,6 +60,26 @@ def _error_text(error: str | None) -> str | None:
     return error[:ERROR_MAX_LENGTH] if error else error
 
 
+def _columns(t: EscrowTransaction) -> dict[str, object]:
+    return {
+        "id": t.id,
+        "user_id": t.user_id,
+        "wallet_address": t.wallet_address,
+        "type": t.type.value,
+        "amount": Decimal(t.amount),
+        "status": t.status.value,
+        "unsigned_transaction": t.unsigned_transaction,
+        "signed_transaction": t.signed_transaction,
+        "signature": t.signature,
+        "last_valid_block_height": t.last_valid_block_height,
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "submitted_at": t.submitted_at,
+        "confirmed_at": t.confirmed_at,
+        "error": _error_text(t.error),
+    }
+
+
 class SqlEscrowRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -67,26 +90,7 @@ class SqlEscrowRepository:
         )
 
     async def add(self, transaction: EscrowTransaction) -> None:
-        t = transaction
-        self._session.add(
-            EscrowTransactionRow(
-                id=t.id,
-                user_id=t.user_id,
-                wallet_address=t.wallet_address,
-                type=t.type.value,
-                amount=Decimal(t.amount),
-                status=t.status.value,
-                unsigned_transaction=t.unsigned_transaction,
-                signed_transaction=t.signed_transaction,
-                signature=t.signature,
-                last_valid_block_height=t.last_valid_block_height,
-                created_at=t.created_at,
-                expires_at=t.expires_at,
-                submitted_at=t.submitted_at,
-                confirmed_at=t.confirmed_at,
-                error=_error_text(t.error),
-            )
-        )
+        self._session.add(EscrowTransactionRow(**_columns(transaction)))
         try:
             await self._session.flush()
         except IntegrityError:
@@ -231,3 +235,68 @@ class SqlEscrowRepository:
             .limit(1)
         )
         return found is not None
+
+    # --- movements made without the service ------------------------------------
+
+    async def add_external(self, transaction: EscrowTransaction) -> bool:
+        result = await self._session.execute(
+            insert(EscrowTransactionRow)
+            .values(**_columns(transaction))
+            .on_conflict_do_nothing(index_elements=["signature"])
+            .returning(EscrowTransactionRow.id)
+        )
+        return result.first() is not None
+
+    async def find_unsent(
+        self, user_id: uuid.UUID, unsigned_transaction: bytes
+    ) -> EscrowTransaction | None:
+        row = await self._session.scalar(
+            select(EscrowTransactionRow)
+            .where(
+                EscrowTransactionRow.user_id == user_id,
+                EscrowTransactionRow.status.in_(UNSENT),
+                EscrowTransactionRow.signature.is_(None),
+                EscrowTransactionRow.unsigned_transaction == unsigned_transaction,
+            )
+            .limit(1)
+            .with_for_update()
+        )
+        return _to_transaction(row) if row else None
+
+    async def add_cursor(self, user_id: uuid.UUID, after_signature: str) -> None:
+        await self._session.execute(
+            insert(EscrowCursorRow)
+            .values(user_id=user_id, last_signature=after_signature, read_at=None)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+
+    async def claim_cursor(
+        self, read_before: datetime, exclude: Collection[uuid.UUID] = ()
+    ) -> EscrowCursor | None:
+        cursor = EscrowCursorRow
+        query = (
+            select(cursor, UserRow.wallet_address)
+            .join(UserRow, UserRow.id == cursor.user_id)
+            .where(or_(cursor.read_at.is_(None), cursor.read_at < read_before))
+        )
+        if exclude:
+            query = query.where(cursor.user_id.not_in(list(exclude)))
+        found = (
+            await self._session.execute(
+                query.order_by(cursor.read_at.asc().nulls_first(), cursor.user_id)
+                .limit(1)
+                .with_for_update(of=cursor, skip_locked=True)
+            )
+        ).first()
+        if found is None:
+            return None
+        row, wallet = found
+        return EscrowCursor(row.user_id, wallet, row.last_signature, row.read_at)
+
+    async def save_cursor(self, cursor: EscrowCursor) -> None:
+        await self._session.execute(
+            update(EscrowCursorRow)
+            .where(EscrowCursorRow.user_id == cursor.user_id)
+            .values(last_signature=cursor.last_signature, read_at=cursor.read_at)
+            .execution_options(synchronize_session=False)
+        )

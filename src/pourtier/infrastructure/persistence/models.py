@@ -172,8 +172,14 @@ class EscrowTransactionRow(Base):
     __tablename__ = "escrow_transactions"
     __table_args__ = (
         CheckConstraint(
-            "type IN ('initialize', 'deposit', 'withdraw', 'subscription_charge')",
+            "type IN ('initialize', 'deposit', 'withdraw', 'subscription_charge', "
+            "'external_deposit', 'external_withdrawal')",
             name="type",
+        ),
+        CheckConstraint(
+            "unsigned_transaction IS NOT NULL "
+            "OR type IN ('external_deposit', 'external_withdrawal')",
+            name="prepared_unless_external",
         ),
         CheckConstraint(
             "status IN ('prepared', 'pending', 'confirmed', 'failed', 'expired')",
@@ -196,7 +202,7 @@ class EscrowTransactionRow(Base):
     type: Mapped[str] = mapped_column(String(24))
     amount: Mapped[Decimal] = mapped_column(U64)
     status: Mapped[str] = mapped_column(String(16))
-    unsigned_transaction: Mapped[bytes] = mapped_column(LargeBinary)
+    unsigned_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
     signed_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
     signature: Mapped[str | None] = mapped_column(String(88), unique=True)
     last_valid_block_height: Mapped[int] = mapped_column(BigInteger)
@@ -205,6 +211,19 @@ class EscrowTransactionRow(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(TZ)
     confirmed_at: Mapped[datetime | None] = mapped_column(TZ)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class EscrowCursorRow(Base):
+    """Per escrow: the last signature of its history the follower has read."""
+
+    __tablename__ = "escrow_cursors"
+    __table_args__ = (Index("ix_escrow_cursors_read_at", "read_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_signature: Mapped[str | None] = mapped_column(String(88))
+    read_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class LedgerEntryRow(Base):

@@ -6,6 +6,8 @@ Everything here is the same for the local VM and a JSON-RPC node; only the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import Message
@@ -17,7 +19,7 @@ from solders.system_program import (
     allocate_with_seed,
     transfer,
 )
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     approve_checked,
@@ -34,13 +36,21 @@ from spl.token.models import (
 
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.escrow import (
+    ChainMovement,
     EscrowState,
+    MovementPage,
     PreparedTransaction,
     SignatureState,
     SignedTransaction,
 )
 from pourtier.domain.money import USDC_DECIMALS
-from pourtier.infrastructure.solana.node import Node
+from pourtier.infrastructure.solana.node import (
+    MAX_SIGNATURES_PER_PAGE,
+    ChainTransaction,
+    Node,
+    SignatureInfo,
+    TokenBalance,
+)
 from pourtier.infrastructure.solana.token_accounts import (
     TOKEN_ACCOUNT_SIZE,
     decode_token_account,
@@ -56,6 +66,8 @@ def escrow_address(wallet: Pubkey) -> Pubkey:
 
 
 class SolanaEscrowChain:
+    history_page = MAX_SIGNATURES_PER_PAGE  # signatures per getSignaturesForAddress
+
     def __init__(
         self,
         node: Node,
@@ -257,3 +269,59 @@ class SolanaEscrowChain:
 
     async def health(self) -> str:
         return await self.node.health()
+
+    async def escrow_movements(
+        self, wallet_address: str, after_signature: str | None, limit: int
+    ) -> MovementPage:
+        """One getSignaturesForAddress per 1000 new signatures, then one
+        getTransaction per successful one read (at most `limit`)."""
+        escrow = escrow_address(Pubkey.from_string(wallet_address))
+        newer: list[SignatureInfo] = []
+        while True:
+            before = newer[-1].signature if newer else None
+            page = await self.node.signatures(
+                escrow, before=before, until=after_signature, limit=self.history_page
+            )
+            newer.extend(page)
+            if len(page) < self.history_page:
+                break
+        movements: list[ChainMovement] = []
+        cursor: str | None = None
+        for info in list(reversed(newer))[:limit]:
+            if info.error is None:
+                found = await self.node.get_transaction(info.signature)
+                if found is None:
+                    break  # not served yet: read it next time
+                movements.append(self._movement(escrow, found))
+            cursor = info.signature
+        return MovementPage(movements, cursor)
+
+    def _movement(self, escrow: Pubkey, found: ChainTransaction) -> ChainMovement:
+        index = (
+            found.account_keys.index(str(escrow))
+            if str(escrow) in found.account_keys
+            else -1
+        )
+
+        def balance(balances: list[TokenBalance]) -> int:
+            return sum(
+                b.amount
+                for b in balances
+                if b.account_index == index and b.mint == str(self._mint)
+            )
+
+        delta = balance(found.post_token_balances) - balance(found.pre_token_balances)
+        signed = VersionedTransaction.from_bytes(found.transaction)
+        message = signed.message
+        return ChainMovement(
+            signature=found.signature,
+            delta=delta,
+            slot=found.slot,
+            block_time=datetime.fromtimestamp(found.block_time, UTC)
+            if found.block_time is not None
+            else None,
+            signed_transaction=found.transaction,
+            unsigned_transaction=bytes(Transaction.new_unsigned(message))
+            if isinstance(message, Message)
+            else None,
+        )

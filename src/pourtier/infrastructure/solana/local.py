@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,28 +45,23 @@ from pourtier.domain.escrow import (
     SignatureState,
 )
 from pourtier.domain.money import USDC_DECIMALS
+from pourtier.infrastructure.solana.chain_history import (
+    ChainHistory,
+    snapshot_balances,
+)
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
+from pourtier.infrastructure.solana.files import write_atomically
+from pourtier.infrastructure.solana.node import (
+    MAX_SIGNATURES_PER_PAGE,
+    ChainTransaction,
+    SignatureInfo,
+)
 from pourtier.infrastructure.solana.rpc import transaction_error_text
 from pourtier.infrastructure.solana.token_accounts import MINT_SIZE
 
 BLOCKHASH_VALIDITY = 150
 LAMPORTS_PER_SOL = 1_000_000_000
 FEE_PAYER_FLOAT = 10 * LAMPORTS_PER_SOL
-
-
-def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write a sibling file with `mode` from the start, then rename it in place."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)  # the file may have existed with other permissions
-        with os.fdopen(fd, "w") as file:
-            fd = -1
-            file.write(text)
-    finally:
-        if fd != -1:
-            os.close(fd)
-    os.replace(tmp, path)
 
 
 def _fresh_blockhash() -> Hash:
@@ -85,9 +80,11 @@ class LiteSvmNode:
         self._known: set[Pubkey] = set()
         self._blockhashes: dict[str, int] = {}  # blockhash -> last valid height
         self.available = True
+        self.history = ChainHistory(state_dir / "history.jsonl" if state_dir else None)
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._load()
+            self.history.load(self._results.keys())
         self._blockhash = _fresh_blockhash()
         self._blockhashes[str(self._blockhash)] = self._height + BLOCKHASH_VALIDITY
 
@@ -142,7 +139,7 @@ class LiteSvmNode:
             sig: {"commitment": s.commitment.value, "error": s.error}
             for sig, s in self._results.items()
         }
-        _write_atomically(
+        write_atomically(
             path,
             json.dumps(
                 {
@@ -217,18 +214,68 @@ class LiteSvmNode:
             raise ChainRejected(
                 "the transaction expired: its blockhash is no longer valid"
             )
+        keys = list(parsed.message.account_keys)
+        pre_lamports, pre_tokens = snapshot_balances(self.svm, keys)
         result = self.svm.send_transaction(parsed)
         if isinstance(result, FailedTransactionMetadata):
             state = SignatureState(
                 Commitment.FAILED, transaction_error_text(result.err())
             )
+            meta = result.meta()
         else:
             state = SignatureState(Commitment.FINALIZED)
-            self.track(*parsed.message.account_keys)
+            self.track(*keys)
+            meta = result
+        post_lamports, post_tokens = snapshot_balances(self.svm, keys)
         self._results[signature] = state
         self.advance_blocks(1)
+        # History first: on reload it keeps only what `save` recorded as executed.
+        self.history.record(
+            ChainTransaction(
+                signature=signature,
+                slot=self._height,
+                block_time=int(time.time()),
+                error=state.error,
+                transaction=transaction,
+                account_keys=[str(key) for key in keys],
+                pre_token_balances=pre_tokens,
+                post_token_balances=post_tokens,
+                fee=meta.fee(),
+                pre_balances=pre_lamports,
+                post_balances=post_lamports,
+                logs=list(meta.logs()),
+            )
+        )
         self.save()
         return state
+
+    # --- history (getSignaturesForAddress, getTransaction) ---------------------
+
+    def signatures_for_address(
+        self,
+        address: Pubkey,
+        before: str | None = None,
+        until: str | None = None,
+        limit: int = MAX_SIGNATURES_PER_PAGE,
+    ) -> list[SignatureInfo]:
+        """Transactions that named `address`, newest first (see ChainHistory)."""
+        return self.history.signatures_for_address(str(address), before, until, limit)
+
+    def transaction(self, signature: str) -> ChainTransaction | None:
+        return self.history.transaction(signature)
+
+    async def signatures(
+        self,
+        address: Pubkey,
+        *,
+        before: str | None = None,
+        until: str | None = None,
+        limit: int = MAX_SIGNATURES_PER_PAGE,
+    ) -> list[SignatureInfo]:
+        return self.signatures_for_address(address, before, until, limit)
+
+    async def get_transaction(self, signature: str) -> ChainTransaction | None:
+        return self.transaction(signature)
 
     async def signature_state(self, signature: Signature) -> SignatureState:
         return self._results.get(str(signature), SignatureState(Commitment.UNKNOWN))
@@ -382,7 +429,7 @@ def load_or_create_keys(
         keys["fee_authority"] = fee_authority
     if path is not None and not stored:
         path.parent.mkdir(parents=True, exist_ok=True)  # a client may come first
-        _write_atomically(
+        write_atomically(
             path,
             json.dumps({name: str(key) for name, key in keys.items()}),
             mode=0o600,

@@ -5,7 +5,9 @@ It answers the methods the service and stock clients (solana-py's AsyncClient,
 getHealth, getVersion, getSlot, getBlockHeight, getLatestBlockhash,
 getMinimumBalanceForRentExemption, getAccountInfo, getBalance,
 getTokenAccountBalance, sendTransaction, simulateTransaction,
-getSignatureStatuses and requestAirdrop. Malformed input gets JSON-RPC errors.
+getSignatureStatuses, requestAirdrop, and the chain's history:
+getSignaturesForAddress and getTransaction (json/base64, with token
+balances). Malformed input gets JSON-RPC errors.
 
 Every landed transaction is final at once (one block each; see local.py).
 `pourtier localnet` serves this app; tests run it in a thread and steer its
@@ -22,49 +24,46 @@ from dataclasses import dataclass
 from typing import Any
 
 from solders.message import Message
-from solders.pubkey import Pubkey
-from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
-from solders.transaction_status import TransactionErrorType
 from spl.token.constants import TOKEN_PROGRAM_ID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from pourtier.domain.base58 import b58decode, b58encode
+from pourtier.domain.base58 import b58encode
 from pourtier.domain.escrow import Commitment
 from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.rpc_shapes import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    PREFLIGHT_FAILURE,
+    SIGNATURE_VERIFICATION_FAILURE,
+    RpcError,
+    decode_transaction,
+    describe,
+    error_json,
+    param_config,
+    param_list,
+    parse_pubkey,
+    parse_signature,
+    reply,
+    simulation_result,
+    stored_error,
+    transaction_meta,
+    ui_token_amount,
+    ui_transaction,
+)
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
 
 API_VERSION = "2.2.0"
 MAX_SIGNATURES = 256
+MAX_HISTORY_PAGE = 1000
 MAX_AIRDROP_LAMPORTS = 1_000 * 1_000_000_000
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = (
-    -32700,
-    -32600,
-    -32601,
-    -32602,
-)
-PREFLIGHT_FAILURE, SIGNATURE_VERIFICATION_FAILURE, NODE_UNHEALTHY = (
-    -32002,
-    -32003,
-    -32005,
-)
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
 
 
 @dataclass
@@ -74,42 +73,12 @@ class Landed:
     finalized: bool = True
 
 
-def error_json(err: TransactionErrorType) -> Any:
-    """{"InstructionError":[0,{"Custom":1}]}, "AlreadyProcessed", ..."""
-    return json.loads(RpcSimulateTransactionResult(err=err).to_json())["err"]
-
-
-def simulation_result(err: Any, logs: list[str], units: int) -> dict[str, Any]:
-    return {
-        "err": err,
-        "logs": logs,
-        "accounts": None,
-        "unitsConsumed": units,
-        "returnData": None,
-        "innerInstructions": None,
-        "replacementBlockhash": None,
-        "loadedAccountsDataSize": None,
-    }
-
-
 def simulation_failure(message: str, err: Any, logs: list[str]) -> RpcError:
     return RpcError(
         PREFLIGHT_FAILURE,
         f"Transaction simulation failed: {message}",
         simulation_result(err, logs, 0),
     )
-
-
-def describe(err: Any) -> str:
-    if isinstance(err, dict) and "InstructionError" in err:
-        index, inner = err["InstructionError"]
-        if isinstance(inner, dict) and "Custom" in inner:
-            return (
-                f"Error processing Instruction {index}: "
-                f"custom program error: {inner['Custom']:#x}"
-            )
-        return f"Error processing Instruction {index}: {inner}"
-    return str(err)
 
 
 class LocalnetRpc:
@@ -137,6 +106,8 @@ class LocalnetRpc:
             "simulateTransaction": self._simulate_transaction,
             "getSignatureStatuses": self._get_signature_statuses,
             "requestAirdrop": self._request_airdrop,
+            "getSignaturesForAddress": self._get_signatures_for_address,
+            "getTransaction": self._get_transaction,
         }
         self.app = Starlette(
             routes=[
@@ -154,34 +125,30 @@ class LocalnetRpc:
         try:
             payload = json.loads(await request.body())
         except ValueError:
-            return JSONResponse(
-                _reply(None, error=RpcError(PARSE_ERROR, "Parse error"))
-            )
+            return JSONResponse(reply(None, error=RpcError(PARSE_ERROR, "Parse error")))
         if isinstance(payload, list):
             if not payload:
                 error = RpcError(INVALID_REQUEST, "Invalid request")
-                return JSONResponse(_reply(None, error=error))
+                return JSONResponse(reply(None, error=error))
             return JSONResponse([self.handle(item) for item in payload])
         return JSONResponse(self.handle(payload))
 
     def handle(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
-            return _reply(None, error=RpcError(INVALID_REQUEST, "Invalid request"))
+            return reply(None, error=RpcError(INVALID_REQUEST, "Invalid request"))
         request_id = payload.get("id")
         method = payload.get("method")
         if payload.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return _reply(
-                request_id, error=RpcError(INVALID_REQUEST, "Invalid request")
-            )
+            return reply(request_id, error=RpcError(INVALID_REQUEST, "Invalid request"))
         handler = self.methods.get(method)
         if handler is None:
             error = RpcError(METHOD_NOT_FOUND, "Method not found")
-            return _reply(request_id, error=error)
+            return reply(request_id, error=error)
         try:
             with self.lock:
-                return _reply(request_id, result=handler(payload.get("params")))
+                return reply(request_id, result=handler(payload.get("params")))
         except RpcError as error:
-            return _reply(request_id, error=error)
+            return reply(request_id, error=error)
 
     def context(self, value: Any) -> dict[str, Any]:
         return {
@@ -198,26 +165,26 @@ class LocalnetRpc:
         return {"solana-core": API_VERSION, "feature-set": 0}
 
     def _get_height(self, params: Any) -> int:
-        _config(_params(params, 0), 0)
+        param_config(param_list(params, 0), 0)
         return self.node.height
 
     def _get_latest_blockhash(self, params: Any) -> dict[str, Any]:
-        _config(_params(params, 0), 0)
+        param_config(param_list(params, 0), 0)
         blockhash, last_valid = self.node.current_blockhash()
         return self.context(
             {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid}
         )
 
     def _get_minimum_balance(self, params: Any) -> int:
-        size = _params(params, 1)[0]
+        size = param_list(params, 1)[0]
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise RpcError(INVALID_PARAMS, "Invalid params: expected a data length")
         return int(self.node.svm.minimum_balance_for_rent_exemption(size))
 
     def _get_account_info(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        address = _pubkey(args[0])
-        encoding = _config(args, 1).get("encoding", "binary")
+        args = param_list(params, 1)
+        address = parse_pubkey(args[0])
+        encoding = param_config(args, 1).get("encoding", "binary")
         account = self.node.svm.get_account(address)
         if account is None:
             return self.context(None)
@@ -241,14 +208,14 @@ class LocalnetRpc:
         )
 
     def _get_balance(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        _config(args, 1)
-        return self.context(self.node.svm.get_balance(_pubkey(args[0])) or 0)
+        args = param_list(params, 1)
+        param_config(args, 1)
+        return self.context(self.node.svm.get_balance(parse_pubkey(args[0])) or 0)
 
     def _get_token_account_balance(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        _config(args, 1)
-        account = self.node.svm.get_account(_pubkey(args[0]))
+        args = param_list(params, 1)
+        param_config(args, 1)
+        account = self.node.svm.get_account(parse_pubkey(args[0]))
         if account is None or account.owner != TOKEN_PROGRAM_ID:
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
         try:
@@ -264,8 +231,8 @@ class LocalnetRpc:
     # --- transactions --------------------------------------------------------
 
     def _parse_transaction(self, args: list[Any], default: str) -> Transaction:
-        config = _config(args, 1)
-        raw = _decode_transaction(args[0], config.get("encoding", default))
+        config = param_config(args, 1)
+        raw = decode_transaction(args[0], config.get("encoding", default))
         try:
             return Transaction.from_bytes(raw)
         except ValueError as error:
@@ -275,8 +242,8 @@ class LocalnetRpc:
             ) from None
 
     def _send_transaction(self, params: Any) -> str:
-        args = _params(params, 1)
-        config = _config(args, 1)
+        args = param_list(params, 1)
+        config = param_config(args, 1)
         transaction = self._parse_transaction(args, "base58")
         signature = str(transaction.signatures[0])
         landed = self.node.known(signature) is not None
@@ -325,8 +292,8 @@ class LocalnetRpc:
             raise simulation_failure(describe(err), err, list(result.meta().logs()))
 
     def _simulate_transaction(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        config = _config(args, 1)
+        args = param_list(params, 1)
+        config = param_config(args, 1)
         transaction = self._parse_transaction(args, "base58")
         if config.get("sigVerify", False):
             try:
@@ -366,8 +333,8 @@ class LocalnetRpc:
         )
 
     def _get_signature_statuses(self, params: Any) -> dict[str, Any]:
-        args = _params(params, 1)
-        _config(args, 1)  # searchTransactionHistory: everything is kept here
+        args = param_list(params, 1)
+        param_config(args, 1)  # searchTransactionHistory: everything is kept here
         signatures = args[0]
         if not isinstance(signatures, list):
             raise RpcError(INVALID_PARAMS, "Invalid params: expected signatures")
@@ -375,7 +342,9 @@ class LocalnetRpc:
             raise RpcError(
                 INVALID_PARAMS, f"Too many inputs provided; max {MAX_SIGNATURES}"
             )
-        return self.context([self._status(_signature(text)) for text in signatures])
+        return self.context(
+            [self._status(parse_signature(text)) for text in signatures]
+        )
 
     def _status(self, signature: Signature) -> dict[str, Any] | None:
         landed = self.landed.get(str(signature))
@@ -384,8 +353,7 @@ class LocalnetRpc:
             known = self.node.known(str(signature))
             if known is None:
                 return None
-            err = json.loads(known.error) if known.error else None
-            landed = Landed(0, err)
+            landed = Landed(0, stored_error(known.error))
         return {
             "slot": landed.slot,
             "confirmations": None
@@ -396,10 +364,68 @@ class LocalnetRpc:
             "confirmationStatus": "finalized" if landed.finalized else "confirmed",
         }
 
+    # --- history -------------------------------------------------------------
+
+    def _final(self, signature: str) -> bool:
+        """Sent through this server: as its commitment says; else (set-up) final."""
+        landed = self.landed.get(signature)
+        return landed is None or landed.finalized
+
+    def _get_signatures_for_address(self, params: Any) -> list[dict[str, Any]]:
+        args = param_list(params, 1)
+        address = parse_pubkey(args[0])
+        config = param_config(args, 1)
+        limit = config.get("limit")
+        limit = MAX_HISTORY_PAGE if limit is None else limit
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_PAGE:
+            raise RpcError(INVALID_PARAMS, f"Invalid limit; max {MAX_HISTORY_PAGE}")
+        before, until = (
+            str(parse_signature(config[key])) if config.get(key) else None
+            for key in ("before", "until")
+        )
+        found = self.node.signatures_for_address(address, before, until, limit)
+        only_final = config.get("commitment") == "finalized"
+        return [
+            {
+                "signature": info.signature,
+                "slot": info.slot,
+                "err": stored_error(info.error),
+                "memo": None,
+                "blockTime": info.block_time,
+                "confirmationStatus": "finalized" if final else "confirmed",
+            }
+            for info in found
+            if (final := self._final(info.signature)) or not only_final
+        ]
+
+    def _get_transaction(self, params: Any) -> dict[str, Any] | None:
+        args = param_list(params, 1)
+        signature = str(parse_signature(args[0]))
+        config = param_config(args, 1)
+        encoding = config.get("encoding", "json")
+        if encoding not in ("json", "base64"):
+            raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
+        found = self.node.transaction(signature)
+        if found is None or (
+            config.get("commitment") == "finalized" and not self._final(signature)
+        ):
+            return None
+        answer: dict[str, Any] = {
+            "slot": found.slot,
+            "blockTime": found.block_time,
+            "meta": transaction_meta(found),
+            "transaction": [base64.b64encode(found.transaction).decode(), "base64"]
+            if encoding == "base64"
+            else ui_transaction(found.transaction),
+        }
+        if config.get("maxSupportedTransactionVersion") is not None:
+            answer["version"] = "legacy"  # the only kind this node executes
+        return answer
+
     def _request_airdrop(self, params: Any) -> str:
-        args = _params(params, 2)
-        _config(args, 2)
-        address, lamports = _pubkey(args[0]), args[1]
+        args = param_list(params, 2)
+        param_config(args, 2)
+        address, lamports = parse_pubkey(args[0]), args[1]
         if not isinstance(lamports, int) or isinstance(lamports, bool):
             raise RpcError(INVALID_PARAMS, "Invalid params: expected lamports")
         if not 0 < lamports <= MAX_AIRDROP_LAMPORTS:
@@ -410,69 +436,3 @@ class LocalnetRpc:
         signature = self.chain.airdrop(address, lamports)
         self.landed[signature] = Landed(self.node.height, None, self.finalize_at_once)
         return signature
-
-
-def ui_token_amount(amount: int, decimals: int) -> dict[str, Any]:
-    """A token amount as nodes show it; the float is theirs, for display only."""
-    whole, fraction = divmod(amount, 10**decimals)
-    text = str(whole)
-    if decimals:
-        text = f"{whole}.{fraction:0{decimals}d}".rstrip("0").rstrip(".")
-    return {
-        "amount": str(amount),
-        "decimals": decimals,
-        "uiAmount": float(text),
-        "uiAmountString": text,
-    }
-
-
-def _reply(
-    request_id: Any, *, result: Any = None, error: RpcError | None = None
-) -> dict[str, Any]:
-    if error is not None:
-        return {"jsonrpc": "2.0", "error": error.body(), "id": request_id}
-    return {"jsonrpc": "2.0", "result": result, "id": request_id}
-
-
-def _params(params: Any, required: int) -> list[Any]:
-    if params is None:
-        params = []
-    if not isinstance(params, list) or len(params) < required:
-        raise RpcError(INVALID_PARAMS, "Invalid params")
-    return params
-
-
-def _config(params: list[Any], index: int) -> dict[str, Any]:
-    config = params[index] if len(params) > index else None
-    if config is None:
-        return {}
-    if not isinstance(config, dict):
-        raise RpcError(INVALID_PARAMS, "Invalid params: config must be an object")
-    return config
-
-
-def _pubkey(value: Any) -> Pubkey:
-    try:
-        return Pubkey.from_string(value)
-    except (TypeError, ValueError):
-        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
-
-
-def _signature(value: Any) -> Signature:
-    try:
-        return Signature.from_string(value)
-    except (TypeError, ValueError):
-        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
-
-
-def _decode_transaction(value: Any, encoding: Any) -> bytes:
-    if not isinstance(value, str):
-        raise RpcError(INVALID_PARAMS, "Invalid params: expected a string")
-    try:
-        if encoding == "base64":
-            return base64.b64decode(value, validate=True)
-        if encoding == "base58":
-            return b58decode(value)
-    except ValueError:
-        raise RpcError(INVALID_PARAMS, f"invalid {encoding} encoding") from None
-    raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")

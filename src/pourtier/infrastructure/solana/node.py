@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from solders.account import Account
@@ -10,6 +11,47 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from pourtier.domain.escrow import SignatureState
+
+MAX_SIGNATURES_PER_PAGE = 1000  # getSignaturesForAddress' own limit
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """One transaction that touched an address (getSignaturesForAddress)."""
+
+    signature: str
+    slot: int
+    error: str | None  # the node's JSON error text; None if it succeeded
+    block_time: int | None
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    """A token account's balance around a transaction (meta.pre/postTokenBalances)."""
+
+    account_index: int
+    mint: str
+    owner: str | None
+    amount: int
+    decimals: int
+
+
+@dataclass(frozen=True)
+class ChainTransaction:
+    """The essentials of getTransaction: what landed, and whose tokens moved."""
+
+    signature: str
+    slot: int
+    block_time: int | None
+    error: str | None
+    transaction: bytes  # the signed wire bytes
+    account_keys: list[str]  # the message's keys, then any loaded by lookup
+    pre_token_balances: list[TokenBalance]
+    post_token_balances: list[TokenBalance]
+    fee: int = 0
+    pre_balances: list[int] = field(default_factory=list)  # lamports, by key
+    post_balances: list[int] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
 
 
 class Node(Protocol):
@@ -30,3 +72,21 @@ class Node(Protocol):
     async def block_height(self) -> int: ...
 
     async def health(self) -> str: ...
+
+    async def signatures(
+        self,
+        address: Pubkey,
+        *,
+        before: str | None = None,
+        until: str | None = None,
+        limit: int = MAX_SIGNATURES_PER_PAGE,
+    ) -> list[SignatureInfo]:
+        """Finalized transactions that touched `address`, newest first.
+
+        Only those older than `before` and newer than `until` (both excluded).
+        """
+        ...
+
+    async def get_transaction(self, signature: str) -> ChainTransaction | None:
+        """A finalized transaction, None if the node does not have it (yet)."""
+        ...

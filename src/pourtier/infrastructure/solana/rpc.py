@@ -8,6 +8,8 @@ Commitments:
   that executed with an error is FAILED once finalized, pending before;
 - `block_height` is the `finalized` height, so a transaction is declared
   expired (height > its lastValidBlockHeight) only once it can no longer land.
+- an address's history (`signatures`, `get_transaction`) is read at
+  `finalized`: a movement found there can no longer be rolled back.
 
 Sending: `send_raw` broadcasts the exact signed bytes with preflight on; the
 caller keeps those bytes and their lastValidBlockHeight and sends the same
@@ -59,10 +61,12 @@ from solders.rpc.errors import (
 )
 from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
     TransactionConfirmationStatus,
     TransactionErrorFieldless,
     TransactionErrorType,
+    UiTransactionTokenBalance,
 )
 
 from pourtier.domain.escrow import (
@@ -70,6 +74,12 @@ from pourtier.domain.escrow import (
     ChainUnavailable,
     Commitment,
     SignatureState,
+)
+from pourtier.infrastructure.solana.node import (
+    MAX_SIGNATURES_PER_PAGE,
+    ChainTransaction,
+    SignatureInfo,
+    TokenBalance,
 )
 
 log = structlog.get_logger(__name__)
@@ -218,6 +228,88 @@ class RpcNode:
         if not healthy:
             raise ChainUnavailable("solana node unreachable: getHealth: not healthy")
         return "solana-rpc"
+
+    async def signatures(
+        self,
+        address: Pubkey,
+        *,
+        before: str | None = None,
+        until: str | None = None,
+        limit: int = MAX_SIGNATURES_PER_PAGE,
+    ) -> list[SignatureInfo]:
+        response = await self._call(
+            "getSignaturesForAddress",
+            lambda: self._client.get_signatures_for_address(
+                address,
+                before=Signature.from_string(before) if before else None,
+                until=Signature.from_string(until) if until else None,
+                limit=limit,
+                commitment=Finalized,
+            ),
+        )
+        return [
+            SignatureInfo(
+                signature=str(item.signature),
+                slot=item.slot,
+                error=transaction_error_text(item.err) if item.err else None,
+                block_time=item.block_time,
+            )
+            for item in response.value
+        ]
+
+    async def get_transaction(self, signature: str) -> ChainTransaction | None:
+        """Base64, so the exact signed bytes come back (and their message)."""
+        response = await self._call(
+            "getTransaction",
+            lambda: self._client.get_transaction(
+                Signature.from_string(signature),
+                encoding="base64",
+                commitment=Finalized,
+                max_supported_transaction_version=0,
+            ),
+        )
+        found = response.value
+        if found is None:
+            return None
+        meta = found.transaction.meta
+        transaction = found.transaction.transaction
+        if meta is None or not isinstance(transaction, VersionedTransaction):
+            raise self._unavailable(
+                "getTransaction", ValueError("no metadata or raw bytes")
+            )
+        keys = [str(key) for key in transaction.message.account_keys]
+        loaded = meta.loaded_addresses
+        if loaded is not None:
+            keys += [str(key) for key in [*loaded.writable, *loaded.readonly]]
+        return ChainTransaction(
+            signature=signature,
+            slot=found.slot,
+            block_time=found.block_time,
+            error=transaction_error_text(meta.err) if meta.err else None,
+            transaction=bytes(transaction),
+            account_keys=keys,
+            pre_token_balances=_token_balances(meta.pre_token_balances),
+            post_token_balances=_token_balances(meta.post_token_balances),
+            fee=meta.fee,
+            pre_balances=list(meta.pre_balances),
+            post_balances=list(meta.post_balances),
+            logs=list(meta.log_messages or []),
+        )
+
+
+def _token_balances(
+    balances: list[UiTransactionTokenBalance] | None,
+) -> list[TokenBalance]:
+    return [
+        TokenBalance(
+            account_index=balance.account_index,
+            mint=str(balance.mint),
+            owner=str(balance.owner) if balance.owner else None,
+            amount=int(balance.ui_token_amount.amount),
+            decimals=balance.ui_token_amount.decimals,
+        )
+        for balance in balances or []
+    ]
 
 
 def transaction_error_text(err: TransactionErrorType) -> str:

@@ -39,3 +39,10 @@ def decode_token_account(data: bytes) -> TokenAccount:
         delegated_amount=delegated_amount if delegate else 0,
         initialized=state != 0,
     )
+
+
+def mint_decimals(data: bytes) -> int:
+    """A mint's decimals: after its authority option (36 bytes) and supply (8)."""
+    if len(data) < MINT_SIZE:
+        raise ValueError("not an SPL mint")
+    return data[44]

@@ -66,6 +66,7 @@ class PreparedOut(BaseModel):
     @classmethod
     def of(cls, prepared: Prepared) -> PreparedOut:
         t = prepared.transaction
+        assert t.unsigned_transaction is not None  # prepared here, so never None
         return cls(
             transaction_id=t.id,
             transaction=base64.b64encode(t.unsigned_transaction).decode("ascii"),
