@@ -123,6 +123,32 @@ async def fund_wallet(client: httpx.AsyncClient, wallet: Wallet, usdc: str) -> N
     assert response.status_code == 200, response.text
 
 
+async def prepare_and_submit(
+    client: httpx.AsyncClient,
+    tokens: dict[str, Any],
+    wallet: Wallet,
+    path: str,
+    body: dict[str, Any],
+) -> str:
+    """Prepare one escrow transaction, sign it as the wallet, submit it;
+    returns its id."""
+    prepared = await client.post(path, json=body, headers=bearer(tokens))
+    assert prepared.status_code == 200, prepared.text
+    transaction_id: str = prepared.json()["transaction_id"]
+    submitted = await client.post(
+        "/api/escrow/submit",
+        json={
+            "transaction_id": transaction_id,
+            "signed_transaction": sign_transaction(
+                wallet, prepared.json()["transaction"]
+            ),
+        },
+        headers=bearer(tokens),
+    )
+    assert submitted.status_code == 202, submitted.text
+    return transaction_id
+
+
 async def escrow_round_trip(
     client: httpx.AsyncClient,
     container: Container,
@@ -132,23 +158,10 @@ async def escrow_round_trip(
     body: dict[str, Any],
 ) -> dict[str, Any]:
     """Prepare, sign, submit and follow one escrow transaction; returns it."""
-    prepared = await client.post(path, json=body, headers=bearer(tokens))
-    assert prepared.status_code == 200, prepared.text
-    submitted = await client.post(
-        "/api/escrow/submit",
-        json={
-            "transaction_id": prepared.json()["transaction_id"],
-            "signed_transaction": sign_transaction(
-                wallet, prepared.json()["transaction"]
-            ),
-        },
-        headers=bearer(tokens),
-    )
-    assert submitted.status_code == 202, submitted.text
+    transaction_id = await prepare_and_submit(client, tokens, wallet, path, body)
     await container.escrow.follower.run_once()
     found = await client.get(
-        f"/api/escrow/transactions/{prepared.json()['transaction_id']}",
-        headers=bearer(tokens),
+        f"/api/escrow/transactions/{transaction_id}", headers=bearer(tokens)
     )
     assert found.status_code == 200, found.text
     result: dict[str, Any] = found.json()

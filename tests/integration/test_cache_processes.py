@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana import localnet
 from tests.conftest import AUTH_DOMAIN, AUTH_URI, JWT_SECRET
-from tests.helpers import Wallet, bearer
+from tests.helpers import Wallet, bearer, create_user
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 START_TIMEOUT_SECONDS = 30.0
@@ -165,27 +165,6 @@ async def servers(
         chain.stop()
 
 
-async def register(server: Server, wallet: Wallet) -> dict[str, Any]:
-    nonce = await server.client.post(
-        "/api/auth/nonce", json={"wallet_address": wallet.address}
-    )
-    assert nonce.status_code == 200, nonce.text
-    message = nonce.json()["message"]
-    documents = (await server.client.get("/api/legal/documents")).json()
-    response = await server.client.post(
-        "/api/auth/register",
-        json={
-            "wallet_address": wallet.address,
-            "message": message,
-            "signature": wallet.sign(message),
-            "accepted_document_ids": [d["id"] for d in documents],
-        },
-    )
-    assert response.status_code == 201, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
-
-
 async def cached_me(server: Server, tokens: dict[str, Any]) -> dict[str, Any]:
     """GET /api/users/me until it is served from this server's L1."""
     await server.client.get("/api/users/me", headers=bearer(tokens))
@@ -201,7 +180,7 @@ async def test_a_change_through_one_server_is_seen_through_the_other_at_once(
     servers: Pair,
 ) -> None:
     a, b = servers.a, servers.b
-    tokens = await register(a, Wallet())
+    tokens = await create_user(a.client, Wallet())
     assert (await cached_me(b, tokens))["display_name"] is None
     shared = await a.hits("L2")
     assert (await cached_me(a, tokens))["display_name"] is None
@@ -222,7 +201,7 @@ async def test_a_logout_through_one_server_is_refused_by_the_other_at_once(
     servers: Pair,
 ) -> None:
     a, b = servers.a, servers.b
-    tokens = await register(a, Wallet())
+    tokens = await create_user(a.client, Wallet())
     await cached_me(a, tokens)
     await cached_me(b, tokens)
     check = await b.client.get("/api/subscriptions/check", headers=bearer(tokens))

@@ -53,7 +53,7 @@ from tests.helpers import (
     create_signed_message,
     create_user,
     ledger_balance,
-    sign_transaction,
+    prepare_and_submit,
 )
 from tests.subscription_helpers import subscribe
 from tests.support.rpc_server import RpcTestServer
@@ -409,30 +409,6 @@ async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
 async def sigkill(process: Process) -> None:
     process.send_signal(signal.SIGKILL)
     assert await asyncio.wait_for(process.wait(), 10) == -signal.SIGKILL
-
-
-async def prepare_and_submit(
-    client: httpx.AsyncClient,
-    tokens: dict[str, Any],
-    wallet: Wallet,
-    path: str,
-    body: dict[str, Any],
-) -> str:
-    prepared = await client.post(path, json=body, headers=bearer(tokens))
-    assert prepared.status_code == 200, prepared.text
-    transaction_id: str = prepared.json()["transaction_id"]
-    submitted = await client.post(
-        "/api/escrow/submit",
-        json={
-            "transaction_id": transaction_id,
-            "signed_transaction": sign_transaction(
-                wallet, prepared.json()["transaction"]
-            ),
-        },
-        headers=bearer(tokens),
-    )
-    assert submitted.status_code == 202, submitted.text
-    return transaction_id
 
 
 async def transaction_status(container: Container, transaction_id: str) -> str:

@@ -27,7 +27,7 @@ from pourtier.di.container import Container
 from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.local import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
-from tests.helpers import Wallet, bearer, sign_transaction
+from tests.helpers import Wallet, bearer, create_user, prepare_and_submit
 from tests.integration.test_cache_processes import (
     free_port,
     server_env,
@@ -196,8 +196,8 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         # A fresh connection per request, so both workers answer.
         limits = httpx.Limits(max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=20) as c:
-            wallet, tokens = Wallet(), None
-            tokens = await register(c, wallet)
+            wallet = Wallet()
+            tokens = await create_user(c, wallet)
             funded = await c.post(
                 "/api/dev/faucet",
                 json={"wallet_address": wallet.address, "amount": "80"},
@@ -247,26 +247,6 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the server did not become healthy")
 
 
-async def register(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
-    nonce = await client.post(
-        "/api/auth/nonce", json={"wallet_address": wallet.address}
-    )
-    message = nonce.json()["message"]
-    documents = (await client.get("/api/legal/documents")).json()
-    response = await client.post(
-        "/api/auth/register",
-        json={
-            "wallet_address": wallet.address,
-            "message": message,
-            "signature": wallet.sign(message),
-            "accepted_document_ids": [d["id"] for d in documents],
-        },
-    )
-    assert response.status_code == 201, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
-
-
 async def round_trip(
     client: httpx.AsyncClient,
     tokens: dict[str, Any],
@@ -276,20 +256,7 @@ async def round_trip(
 ) -> None:
     """Prepare through one connection, submit through another, then wait
     until the follower (in either worker) confirms it."""
-    prepared = await client.post(path, json=body, headers=bearer(tokens))
-    assert prepared.status_code == 200, prepared.text
-    transaction_id = prepared.json()["transaction_id"]
-    submitted = await client.post(
-        "/api/escrow/submit",
-        json={
-            "transaction_id": transaction_id,
-            "signed_transaction": sign_transaction(
-                wallet, prepared.json()["transaction"]
-            ),
-        },
-        headers=bearer(tokens),
-    )
-    assert submitted.status_code == 202, submitted.text
+    transaction_id = await prepare_and_submit(client, tokens, wallet, path, body)
     for _ in range(200):
         found = await client.get(
             f"/api/escrow/transactions/{transaction_id}", headers=bearer(tokens)
