@@ -20,6 +20,7 @@ from pourtier.di.container import Container, build_container
 from pourtier.domain.errors import DomainError
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.monitoring.logging import configure_logging
+from pourtier.infrastructure.monitoring.metrics import shared_metrics_directory
 from pourtier.infrastructure.persistence import migrate
 
 app = typer.Typer(help="Pourtier: wallet sign-in, profiles and legal compliance.")
@@ -72,6 +73,12 @@ def serve(
     # Done once here, before workers start: the embedded PostgreSQL, the dev
     # secret, migrations and seeding are then ready and never raced.
     _with_container(prepare)
+    # Before uvicorn spawns the workers: they pick the metrics mode on import.
+    with shared_metrics_directory(workers):
+        _run_uvicorn(host, port, workers)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "pourtier.presentation.app:create_app_from_environment",
         factory=True,
