@@ -100,7 +100,9 @@ def worker_pids(server: Server) -> set[int]:
     return workers
 
 
-async def start_serve(env: dict[str, str], tmp_path: Path, name: str) -> Server:
+async def start_serve(
+    env: dict[str, str], tmp_path: Path, name: str, workers: int = WORKERS
+) -> Server:
     port = free_port()
     log = tmp_path / f"{name}.log"
     with log.open("ab") as sink:
@@ -110,7 +112,7 @@ async def start_serve(env: dict[str, str], tmp_path: Path, name: str) -> Server:
             "--port",
             str(port),
             "--workers",
-            str(WORKERS),
+            str(workers),
             env=env,
             stdout=sink,
             stderr=sink,
@@ -118,7 +120,7 @@ async def start_serve(env: dict[str, str], tmp_path: Path, name: str) -> Server:
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
     server = Server(name, process, client, log)
     await wait_ready(server)
-    await workers_started(server, WORKERS)
+    await workers_started(server, workers)
     return server
 
 
@@ -174,9 +176,11 @@ async def test_consecutive_scrapes_of_two_workers_never_go_back(
     count = 1 + 119
     done.set()
     await scraper
-    for _ in range(10):
-        last = await scrape(two_workers)
-        totals.append(last.total("pourtier_http_requests_total"))
+    scrapes = [await scrape(two_workers) for _ in range(10)]
+    totals += [each.total("pourtier_http_requests_total") for each in scrapes]
+    assert len(totals) > 10
+    assert totals == sorted(totals), totals
+    for last in scrapes:
         # Every worker's requests, whichever worker answered.
         assert last.total("pourtier_http_requests_total", route=ROUTE) == count
         assert (
@@ -188,8 +192,6 @@ async def test_consecutive_scrapes_of_two_workers_never_go_back(
         # Each worker's pool, summed.
         pool = last.one("pourtier_db_connection_pool_size", state="size")
         assert pool == POOL_SIZE * WORKERS
-    assert len(totals) > 10
-    assert totals == sorted(totals), totals
     # Per-process metrics would say which worker answered: not in this mode.
     assert not samples(last.text, "process_cpu_seconds_total")
     assert not samples(last.text, "pourtier_process_info")
@@ -236,6 +238,23 @@ async def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
         await stop_server(again)
 
 
+async def test_one_process_counts_in_an_operators_directory_too(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR set, one worker serves in the process that
+    prepared the database, and that process's earlier files are gone."""
+    env = {**serve_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    server = await start_serve(env, tmp_path, "single", workers=1)
+    try:
+        await send_traffic(server, 30)
+        counted = await scrape(server)
+        assert counted.total("pourtier_http_requests_total", route=ROUTE) == 30
+        pool = counted.one("pourtier_db_connection_pool_size", state="size")
+        assert pool == POOL_SIZE
+    finally:
+        await stop_server(server)
+
+
 async def test_pool_in_use_is_current_without_a_scrape_refreshing_it(
     client: httpx.AsyncClient, container: Container
 ) -> None:
@@ -257,6 +276,7 @@ async def test_pool_in_use_is_current_without_a_scrape_refreshing_it(
 # --- the real Prometheus ---------------------------------------------------
 
 
+@pytest.fixture
 def prometheus_binary() -> str:
     found = shutil.which("prometheus")
     if found is None:
@@ -305,8 +325,9 @@ class Prometheus:
 
 
 @pytest.fixture
-async def prometheus(two_workers: Server, tmp_path: Path) -> AsyncIterator[Prometheus]:
-    binary = prometheus_binary()
+async def prometheus(
+    prometheus_binary: str, two_workers: Server, tmp_path: Path
+) -> AsyncIterator[Prometheus]:
     port = free_port()
     target = str(two_workers.client.base_url).removeprefix("http://").rstrip("/")
     config = tmp_path / "prometheus.yml"
@@ -322,7 +343,7 @@ async def prometheus(two_workers: Server, tmp_path: Path) -> AsyncIterator[Prome
     log = tmp_path / "prometheus.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            binary,
+            prometheus_binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
@@ -351,7 +372,7 @@ async def prometheus(two_workers: Server, tmp_path: Path) -> AsyncIterator[Prome
 
 
 async def test_prometheus_counts_exactly_the_requests_sent(
-    two_workers: Server, prometheus: Prometheus
+    prometheus: Prometheus, two_workers: Server
 ) -> None:
     series = f'pourtier_http_requests_total{{route="{ROUTE}",status="200"}}'
     await send_traffic(two_workers, 1)  # so that increase() has a first sample
