@@ -362,64 +362,31 @@ class Server:
             return 0.0
         return process_tree_cpu_seconds(self.process.pid)
 
-    def _scrape(self) -> tuple[str, float] | None:
-        """(which worker answered, its query counter), on a fresh connection."""
+    def db_queries(self) -> float | None:
+        """The query counter of every worker (any worker answers for all)."""
         try:
             text = httpx.get(self.url + "/metrics", timeout=10).text
         except httpx.HTTPError:
             return None
         queries = re.search(rf"^{DB_QUERIES}\s+(\S+)$", text, re.MULTILINE)
-        started = re.search(r'^pourtier_process_info\{pid="(\d+)"', text, re.MULTILINE)
-        if queries is None:
-            return None
-        return (started.group(1) if started else "one"), float(queries.group(1))
-
-    def db_queries(self, *, first: bool = False) -> dict[str, float] | None:
-        """Each worker's query counter, by scraping until every worker answered.
-
-        Each worker counts its own queries, and a scrape reaches whichever
-        worker accepts the connection. `first`: a worker's first answer (after
-        a run), else its last (before one, so it includes the scrapes' own
-        queries).
-        """
-        counters: dict[str, float] = {}
-        for _ in range(30 * self.workers):
-            scraped = self._scrape()
-            if scraped is None:
-                return None
-            worker, value = scraped
-            if first:
-                counters.setdefault(worker, value)
-            else:
-                counters[worker] = value
-            if len(counters) >= self.workers:
-                return counters
-        return None
+        return None if queries is None else float(queries.group(1))
 
     def scrape_overhead(self) -> float | None:
         """Queries one scrape makes itself (it refreshes gauges from the DB)."""
-        if self.workers != 1:
-            return None
         before = self.db_queries()
         after = self.db_queries()
         if before is None or after is None:
             return None
-        return after["one" if "one" in after else next(iter(after))] - next(
-            iter(before.values())
-        )
+        return after - before
 
 
 def queries_between(
-    before: dict[str, float] | None,
-    after: dict[str, float] | None,
-    overhead: float | None,
+    before: float | None, after: float | None, overhead: float | None
 ) -> float | None:
-    """Queries the run made: per worker, the difference less one scrape's own."""
+    """Queries the run made: the difference less one scrape's own."""
     if before is None or after is None or overhead is None:
         return None
-    if set(before) != set(after):
-        return None
-    return sum(after[w] - before[w] - overhead for w in after)
+    return after - before - overhead
 
 
 def service(env: dict[str, str], workers: int, logs: Path) -> Server:
@@ -776,7 +743,7 @@ def measure_read(
     with profiling(server, profile, label):
         result = load.run(server.url + path, token=token)
     cpu = (server.cpu_seconds() - cpu_before) * 1e6 / max(result.requests, 1)
-    made = queries_between(before, server.db_queries(first=True), load.scrape_overhead)
+    made = queries_between(before, server.db_queries(), load.scrape_overhead)
     queries = None if made is None else made / max(result.requests, 1)
     return Row(
         label,
@@ -925,7 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sign_in = measure_sign_in(load, server.url, wallets, work / "in")
                 cpu = (server.cpu_seconds() - cpu_before) * 1e6 / sign_in.count
                 made = queries_between(
-                    before, server.db_queries(first=True), load.scrape_overhead
+                    before, server.db_queries(), load.scrape_overhead
                 )
                 queries = None if made is None else made / sign_in.count
                 report.add(

@@ -22,6 +22,7 @@ from pourtier.di.container import Container, build_container, fee_authority
 from pourtier.domain.errors import DomainError
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.monitoring.logging import configure_logging
+from pourtier.infrastructure.monitoring.metrics import shared_metrics_directory
 from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.solana import localnet
 
@@ -104,7 +105,10 @@ def serve(
         # Done once here, before workers start: the embedded PostgreSQL, the
         # dev secret, migrations and seeding are then ready and never raced.
         _with_container(prepare)
-        _run_uvicorn(host, port, workers)
+        # Before uvicorn spawns the workers: they pick the metrics mode on
+        # import.
+        with shared_metrics_directory(workers):
+            _run_uvicorn(host, port, workers)
 
 
 def _run_uvicorn(host: str, port: int, workers: int) -> None:

@@ -56,6 +56,7 @@ from pourtier.infrastructure.persistence.database import (
     create_engine,
     create_session_factory,
     embedded_database_url,
+    watch_pool_use,
 )
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limit import RateLimiter
@@ -188,11 +189,6 @@ class Container:
         else:
             self.metrics.users_active.set(users)
             self.metrics.subscriptions_active.set(subscribed)
-        pool = self.engine.pool
-        self.metrics.db_pool_size.labels("size").set(self.settings.DATABASE_POOL_SIZE)
-        checked_out = getattr(pool, "checkedout", None)
-        if callable(checked_out):
-            self.metrics.db_pool_size.labels("in_use").set(checked_out())
 
 
 def database_url(settings: Settings) -> str:
@@ -285,6 +281,10 @@ def build_container(
     )
     metrics = Metrics()
     attach_query_counter(engine).listeners.append(metrics.db_queries.inc)
+    metrics.db_pool_size.labels("size").set(settings.DATABASE_POOL_SIZE)
+    in_use = metrics.db_pool_size.labels("in_use")
+    in_use.set(0)
+    watch_pool_use(engine, in_use.set)
     session_factory = create_session_factory(engine)
     redis_url = settings.redis_url
     redis = (

@@ -1,8 +1,21 @@
-"""Prometheus metrics with the product's names, on a registry of our own."""
+"""Prometheus metrics with the product's names, on a registry of our own.
+
+With several server processes (`pourtier serve --workers N`) a scrape reaches
+whichever process accepts it, so each process writes its metrics to files in a
+directory they share (prometheus_client's multiprocess mode) and any of them
+answers for all. prometheus_client picks its mode when it is first imported, from
+PROMETHEUS_MULTIPROC_DIR: `shared_metrics_directory` sets it before the server
+processes are spawned.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -12,22 +25,103 @@ from prometheus_client import (
     Info,
     ProcessCollector,
     generate_latest,
+    values,
 )
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_mode() -> bool:
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def multiprocess_directory() -> Path | None:
+    """The directory this process shares its metrics through, if any."""
+    path = os.environ.get(MULTIPROCESS_ENV)
+    if not path:
+        return None
+    if not _multiprocess_mode():
+        # Counting in memory while the scrape reads the (empty) files would
+        # silently expose nothing.
+        raise RuntimeError(
+            f"{MULTIPROCESS_ENV} was set after prometheus_client was imported"
+        )
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@contextmanager
+def shared_metrics_directory(processes: int) -> Iterator[Path | None]:
+    """A fresh multiprocess directory for one server start, in the environment
+    that the server processes inherit.
+
+    PROMETHEUS_MULTIPROC_DIR, if set, is used (emptied of earlier runs' files);
+    otherwise a temporary directory is made and removed at the end. A single
+    process without it keeps the in-memory mode, and the `process_*` metrics.
+    """
+    chosen = os.environ.get(MULTIPROCESS_ENV)
+    if processes == 1 and not chosen:
+        yield None
+        return
+    if _multiprocess_mode():
+        # This process counted into files we are about to delete; reopen.
+        values.ValueClass.close_all_files()
+    if chosen:
+        path = Path(chosen)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="pourtier-metrics-"))
+        os.environ[MULTIPROCESS_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if not chosen:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_processes(directory: Path) -> None:
+    """Drop the live gauges of processes that have exited (a worker killed and
+    replaced); their counters and histograms stay, so sums never go back."""
+    for file in directory.glob("gauge_live*_*.db"):
+        pid = file.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), str(directory))  # type: ignore[no-untyped-call]
 
 
 class Metrics:
-    """One instance per app, so tests and workers never share global state."""
+    """One instance per app, so in-process tests never share global state."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        # process_* (CPU, memory, start time): one set per worker process,
-        # and which process answered the scrape.
-        ProcessCollector(registry=self.registry)
-        Info(
-            "pourtier_process", "The process that answered.", registry=self.registry
-        ).info({"pid": str(os.getpid())})
+        self.directory = multiprocess_directory()
+        if self.directory is None:
+            self._exposed = self.registry
+            # process_* (CPU, memory, start time) and the pid that answered.
+            ProcessCollector(registry=self.registry)
+            Info(
+                "pourtier_process", "The process that answered.", registry=self.registry
+            ).info({"pid": str(os.getpid())})
+        else:
+            # Every process's files, merged at each scrape; this process's
+            # metrics are among them, so they are not exposed twice.
+            self._exposed = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self._exposed, str(self.directory))  # type: ignore[no-untyped-call]
         self.http_requests = Counter(
             "pourtier_http_requests_total",
             "HTTP requests by method, route template and status.",
@@ -48,9 +142,11 @@ class Metrics:
         )
         self.db_pool_size = Gauge(
             "pourtier_db_connection_pool_size",
-            "Database connection pool: configured size and connections in use.",
+            "Database connection pools: configured size and connections in use, "
+            "summed over the server processes.",
             ["state"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.cache_hits = Counter(
             "pourtier_cache_hits_total",
@@ -63,16 +159,22 @@ class Metrics:
             "Lookups that missed every cache layer.",
             registry=self.registry,
         )
+        # Read from the database by the process that answers the scrape: its
+        # value is the latest, and the others' are older readings.
         self.users_active = Gauge(
             "pourtier_users_active_total",
             "Users with at least one live (not logged-out) session.",
             registry=self.registry,
+            multiprocess_mode="livemostrecent",
         )
         self.subscriptions_active = Gauge(
             "pourtier_subscriptions_active_total",
             "Subscriptions currently active.",
             registry=self.registry,
+            multiprocess_mode="livemostrecent",
         )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.directory is not None:
+            forget_dead_processes(self.directory)
+        return generate_latest(self._exposed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -106,6 +107,22 @@ def attach_query_counter(engine: AsyncEngine) -> QueryCounter:
     counter = QueryCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", counter)
     return counter
+
+
+def watch_pool_use(engine: AsyncEngine, report: Callable[[int], None]) -> None:
+    """Report the connections lent out each time one is lent or given back, so
+    the figure is current whichever process answers a scrape."""
+
+    def lent(*_: Any) -> None:
+        report(engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    def returned(*_: Any) -> None:
+        # Dispatched before the connection is back in the pool.
+        report(engine.sync_engine.pool.checkedout() - 1)  # type: ignore[attr-defined]
+
+    if hasattr(engine.sync_engine.pool, "checkedout"):
+        event.listen(engine.sync_engine.pool, "checkout", lent)
+        event.listen(engine.sync_engine.pool, "checkin", returned)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
