@@ -60,12 +60,15 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
 
 
-def _join_local_chain() -> localnet.Localnet | None:
-    """Without SOLANA_RPC_URL, join the data directory's local chain or start
-    it; the caller stops it (if it started it) when it exits."""
+@contextlib.contextmanager
+def _local_chain() -> Iterator[None]:
+    """Without SOLANA_RPC_URL, join the data directory's local chain, or start
+    it; this process uses it until the block ends (and a chain started for it
+    stops once no process uses it)."""
     settings = Settings()
     if settings.SOLANA_RPC_URL:
-        return None
+        yield
+        return
     try:
         joined = localnet.ensure(
             Path(settings.POURTIER_DATA_DIR) / "chain", settings.LOCALNET_PORT
@@ -75,17 +78,10 @@ def _join_local_chain() -> localnet.Localnet | None:
         raise typer.Exit(2) from None
     verb = "started" if joined.process is not None else "joined"
     console.print(f"{verb} the local chain at {joined.url}", markup=False)
-    return joined
-
-
-@contextlib.contextmanager
-def _local_chain() -> Iterator[None]:
-    joined = _join_local_chain()
     try:
         yield
     finally:
-        if joined is not None:
-            joined.stop()
+        joined.leave()
 
 
 @app.command()
@@ -171,6 +167,15 @@ def localnet_command(
         int | None,
         typer.Option(help="Port (default LOCALNET_PORT, 8899); 0 for any free one."),
     ] = None,
+    while_used: Annotated[
+        bool,
+        typer.Option(
+            "--while-used",
+            hidden=True,
+            help="Stop once no process recorded as a user is alive (how serve "
+            "and worker start it).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the local chain of POURTIER_DATA_DIR over Solana JSON-RPC.
 
@@ -187,6 +192,7 @@ def localnet_command(
             host=host,
             port=settings.LOCALNET_PORT if port is None else port,
             fee_authority=fee_authority(settings),
+            while_used=while_used,
         )
     except localnet.LocalnetError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")

@@ -162,7 +162,7 @@ async def servers(
         yield Pair(started[0], started[1], redis_url is not None)
     finally:
         await asyncio.gather(*(stop_server(s) for s in started))
-        chain.stop()
+        chain.leave()
 
 
 async def cached_me(server: Server, tokens: dict[str, Any]) -> dict[str, Any]:

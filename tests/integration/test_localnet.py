@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def running(chain_dir: Path) -> Iterator[localnet.Localnet]:
     try:
         yield started
     finally:
-        started.stop()
+        started.leave()
 
 
 def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -160,13 +161,78 @@ def test_a_killed_chain_is_replaced_and_keeps_its_accounts(
     assert (chain_dir / localnet.STATE_FILE).exists()  # stale, left behind
     assert localnet.running_url(chain_dir) is None
     restarted = localnet.ensure(chain_dir, port=0)
+    assert restarted.process is not None
+    balance = rpc(restarted.url, "getBalance", [str(wallet)])
+    assert balance["value"] == 3 * SOL
+    restarted.leave()
+    assert stops(chain_dir)  # its last user left
+    assert restarted.process.wait(timeout=10) == 0
+
+
+def test_a_chain_started_for_a_process_stops_when_that_process_is_killed(
+    tmp_path: Path,
+) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pourtier.cli", "worker"],
+        env={
+            **os.environ,
+            "POURTIER_DATA_DIR": str(tmp_path),
+            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
+            "LOCALNET_PORT": "0",
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1:9/unreachable",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        assert restarted.process is not None
-        balance = rpc(restarted.url, "getBalance", [str(wallet)])
-        assert balance["value"] == 3 * SOL
+        assert started(tmp_path / "chain"), "the worker did not start the chain"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        assert stops(tmp_path / "chain")
     finally:
-        restarted.stop()
-    assert localnet.running_url(chain_dir) is None
+        if worker.poll() is None:
+            worker.kill()
+
+
+def test_a_chain_started_by_hand_outlives_the_processes_that_join_it(
+    tmp_path: Path,
+) -> None:
+    by_hand = subprocess.Popen(
+        [sys.executable, "-m", "pourtier.cli", "localnet", "--port", "0"],
+        env={**os.environ, "POURTIER_DATA_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert started(tmp_path / "chain")
+        joined = localnet.ensure(tmp_path / "chain", port=0)
+        assert joined.process is None
+        joined.leave()
+        assert not stops(tmp_path / "chain", seconds=2)
+        by_hand.send_signal(signal.SIGTERM)
+        assert by_hand.wait(timeout=15) == 0
+        assert localnet.running_url(tmp_path / "chain") is None
+    finally:
+        if by_hand.poll() is None:
+            by_hand.kill()
+
+
+def started(chain_dir: Path, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if localnet.running_url(chain_dir) is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stops(chain_dir: Path, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if localnet.running_url(chain_dir) is None:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def rpc(url: str, method: str, params: list[Any]) -> Any:
@@ -221,7 +287,7 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         os.killpg(server.pid, signal.SIGINT)
         output = server.communicate(timeout=60)[0].decode()
     assert "started the local chain" in output
-    assert localnet.running_url(tmp_path / "chain") is None  # stopped with serve
+    assert stops(tmp_path / "chain")  # its only user, serve, has gone
 
 
 def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from pourtier.infrastructure.persistence import embedded
+from pourtier.infrastructure.process_users import identity
 
 
 def start_time(pid: int) -> str:
-    started = embedded._identity(pid)
+    started = identity(pid)
     assert started is not None
     return started
 
@@ -34,7 +35,7 @@ def test_only_processes_still_running_are_users(tmp_path: Path) -> None:
         reaped_started = start_time(reaped.pid)
         reaped.wait()
         for _ in range(100):  # ended but not waited for: a zombie
-            if embedded._identity(zombie.pid) is None:
+            if identity(zombie.pid) is None:
                 break
             time.sleep(0.05)
         pgdata = tmp_path / "postgres"

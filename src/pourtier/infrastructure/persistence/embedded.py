@@ -5,28 +5,31 @@ server when the last of them exits through `atexit`. A process that dies
 without that clean-up (kill -9, a crash, SIGTERM's default action) stays on
 its list for good, so no later run is ever the last one and the server
 outlives them all. pgserver is therefore told never to stop the server, and
-the users are recorded here instead: each process by pid and kernel start
-time (a pid the OS gave to another process is not the same user), with the
-processes no longer running dropped whenever the record is read. One lock
-covers the record and starting or stopping the server, so a process joining
-never races one that is stopping it.
+the users are recorded here instead (process_users.py): the processes no
+longer running are dropped whenever the record is read, and its lock covers
+starting or stopping the server, so a process joining never races one that
+is stopping it.
 """
 
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import structlog
+
+from pourtier.infrastructure.process_users import (
+    User,
+    exit_normally_on_sigterm,
+    identity,
+    live_users,
+    me,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +60,10 @@ def join_cluster(pgdata: Path, database: str) -> Any:
         )
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {database};")
-        users.append((pid, _identity(pid) or ""))
+        users.append(me())
     _joined[pgdata] = server
     atexit.register(_leave, pgdata, pid)
-    _exit_normally_on_sigterm()
+    exit_normally_on_sigterm()
     return server
 
 
@@ -83,7 +86,7 @@ def _stop(pgdata: Path) -> None:
         pid = int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return  # not running
-    started = _identity(pid)
+    started = identity(pid)
     if started is None or not _is_postmaster_of(pid, pgdata):
         return  # a stale file, maybe naming a pid now given to another process
     try:
@@ -91,7 +94,7 @@ def _stop(pgdata: Path) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while _identity(pid) == started:
+    while identity(pid) == started:
         if time.monotonic() > deadline:
             log.warning("the embedded PostgreSQL did not stop in time", pid=pid)
             return
@@ -108,66 +111,5 @@ def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
     return os.fsencode(pgdata) in command
 
 
-@contextmanager
-def _users(pgdata: Path) -> Iterator[list[tuple[int, str]]]:
-    """The live users of the cluster, locked; changes to the list are saved."""
-    path = pgdata.parent / USERS_FILE
-    with path.open("a+", encoding="utf-8") as record:
-        fcntl.flock(record, fcntl.LOCK_EX)  # released when the file closes
-        record.seek(0)
-        users = [
-            (pid, started)
-            for pid, started in _parse(record.read())
-            if _identity(pid) == started
-        ]
-        yield users
-        record.seek(0)
-        record.truncate()
-        record.write("".join(f"{pid} {started}\n" for pid, started in users))
-
-
-def _parse(text: str) -> list[tuple[int, str]]:
-    users = []
-    for line in text.splitlines():
-        pid, _, started = line.partition(" ")
-        if pid.isdigit():
-            users.append((int(pid), started.strip()))
-    return users
-
-
-def _identity(pid: int) -> str | None:
-    """What tells the running process `pid` from any other that had or will
-    have that pid: field 22 of /proc/<pid>/stat, its start in ticks after
-    boot. None once it has ended, zombies included (an unreaped process will
-    never use the cluster again). Without /proc (macOS), the pid alone."""
-    if not _PROC.is_dir():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return ""
-    try:
-        stat = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # the name may hold spaces
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def _exit_normally_on_sigterm() -> None:
-    """SIGTERM's default action ends the process without `atexit`, so without
-    leaving the cluster. Where it still has that action, make it an ordinary
-    exit. Servers that handle SIGTERM themselves (uvicorn) restore this handler
-    and raise the signal again once they have shut down."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _exit)
-
-
-def _exit(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _users(pgdata: Path) -> AbstractContextManager[list[User]]:
+    return live_users(pgdata.parent / USERS_FILE)

@@ -9,14 +9,19 @@ Finding it: the serving process holds an exclusive lock on
 `chain/localnet.lock` for as long as it runs and writes its URL to
 `chain/localnet.json` once it listens. A held lock means "running"; a stale
 file left by a killed process is ignored because its lock died with it.
-`ensure` starts one when none runs (under `chain/localnet.start.lock`, so two
-processes starting at once get one chain) and hands the starter the process
-to stop when it exits.
+
+Its lifetime: `ensure` records the calling process as a user of the chain
+(`chain/localnet.users`, see process_users.py) and starts the chain if none
+runs. A chain started that way stops itself once no recorded user is alive,
+however they ended (a clean exit, Ctrl-C, kill -9), and under the users'
+lock, so a process joining never races one stopping. A chain started by hand
+(`pourtier localnet`) runs until it is stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import fcntl
 import json
@@ -24,6 +29,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +46,11 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 
 from pourtier.domain.escrow import ChainRejected, Commitment
+from pourtier.infrastructure.process_users import (
+    exit_normally_on_sigterm,
+    live_users,
+    me,
+)
 from pourtier.infrastructure.solana.local import LocalChain, mint_instructions
 from pourtier.infrastructure.solana.localnet_rpc import LocalnetRpc
 from pourtier.infrastructure.solana.rpc import RpcNode
@@ -48,9 +59,11 @@ log = structlog.get_logger(__name__)
 
 STATE_FILE = "localnet.json"
 SERVING_LOCK = "localnet.lock"
-START_LOCK = "localnet.start.lock"
+USERS_FILE = "localnet.users"
 DEFAULT_PORT = 8899  # Solana's own; `solana config set --url localhost` finds it
 START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 30.0
+WATCH_SECONDS = 0.5
 CONFIRM_POLLS = 100
 
 
@@ -99,35 +112,43 @@ class Localnet:
     """A reachable local chain; `process` is set when this process started it."""
 
     url: str
+    users: Path
     process: subprocess.Popen[bytes] | None = None
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    def leave(self) -> None:
+        """Stop using the chain before this process exits (it leaves at exit
+        anyway); a chain `ensure` started stops once its last user has left."""
+        _leave(self.users, os.getpid())
+
+
+def _leave(users: Path, pid: int) -> None:
+    if os.getpid() != pid:  # a forked child inherited the handler, not the use
+        return
+    with live_users(users) as alive:
+        alive[:] = [user for user in alive if user[0] != pid]
 
 
 def ensure(chain_dir: Path, port: int = DEFAULT_PORT) -> Localnet:
-    """Join the local chain of `chain_dir`, or start it if none runs."""
-    chain_dir.mkdir(parents=True, exist_ok=True)
-    with (chain_dir / START_LOCK).open("a") as start_lock:
-        fcntl.flock(start_lock, fcntl.LOCK_EX)
+    """Join the local chain of `chain_dir`, or start it if none runs; this
+    process uses it until it exits or calls `leave`."""
+    users = chain_dir / USERS_FILE
+    with live_users(users) as alive:
+        if me() not in alive:
+            alive.append(me())
+            atexit.register(_leave, users, os.getpid())
+            exit_normally_on_sigterm()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         url = running_url(chain_dir)
         if url is not None and _wait_healthy(url, deadline):
-            return Localnet(url)
+            return Localnet(url, users)
+        command = ["localnet", "--port", str(port), "--while-used"]
         process = subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, "-m", "pourtier.cli", "localnet", "--port", str(port)],
+            [sys.executable, "-m", "pourtier.cli", *command],
             env={**os.environ, "POURTIER_DATA_DIR": str(chain_dir.parent)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            # Its own session: Ctrl-C in the terminal reaches the service,
-            # which stops the chain after its own graceful shutdown.
+            # Its own session: Ctrl-C in a terminal reaches its users, and it
+            # stops once they are gone.
             start_new_session=True,
         )
         while time.monotonic() < deadline:
@@ -137,7 +158,7 @@ def ensure(chain_dir: Path, port: int = DEFAULT_PORT) -> Localnet:
                 raise LocalnetError(f"the local chain did not start: {last[0]}")
             url = running_url(chain_dir)
             if url is not None and _healthy(url):
-                return Localnet(url, process)
+                return Localnet(url, users, process)
             time.sleep(0.05)
         process.kill()
         raise LocalnetError("the local chain did not start in time")
@@ -149,6 +170,23 @@ def _wait_healthy(url: str, deadline: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _stop_when_unused(
+    chain_dir: Path, server: uvicorn.Server, stopped: threading.Event
+) -> None:
+    """In a chain `ensure` started: once no user is alive, stop serving, and
+    hold the users' lock until the chain is saved and its serving lock is
+    released, so whoever joins next starts a fresh one."""
+    while not stopped.wait(WATCH_SECONDS):
+        with live_users(chain_dir / USERS_FILE) as alive:
+            if alive:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                (chain_dir / STATE_FILE).unlink()
+            server.should_exit = True
+            stopped.wait(STOP_TIMEOUT_SECONDS)
+            return
 
 
 @contextlib.contextmanager
@@ -171,38 +209,53 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     fee_authority: Keypair | None = None,
-    announce: bool = True,
+    while_used: bool = False,
 ) -> None:
-    """Serve the chain of `chain_dir` until SIGINT/SIGTERM (`pourtier localnet`)."""
+    """Serve the chain of `chain_dir` until SIGINT/SIGTERM (`pourtier localnet`),
+    or, `while_used`, until its last user has gone."""
     chain_dir.mkdir(parents=True, exist_ok=True)
-    with _serving_lock(chain_dir):
-        chain = LocalChain.open(chain_dir, fee_authority)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            sock.close()
-            raise LocalnetError(
-                f"cannot listen on {host}:{port} ({error.strerror}); "
-                "set LOCALNET_PORT to another port, or 0 for any free one"
-            ) from None
-        url = f"http://{host}:{sock.getsockname()[1]}"
-        state = json.dumps({"pid": os.getpid(), "url": url})
-        (chain_dir / STATE_FILE).write_text(state)
-        if announce:
+    stopped = threading.Event()
+    watcher: threading.Thread | None = None
+    try:
+        with _serving_lock(chain_dir):
+            chain = LocalChain.open(chain_dir, fee_authority)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as error:
+                sock.close()
+                raise LocalnetError(
+                    f"cannot listen on {host}:{port} ({error.strerror}); "
+                    "set LOCALNET_PORT to another port, or 0 for any free one"
+                ) from None
+            url = f"http://{host}:{sock.getsockname()[1]}"
+            state = json.dumps({"pid": os.getpid(), "url": url})
+            (chain_dir / STATE_FILE).write_text(state)
             print(f"local chain at {url} (mint {chain.mint})", flush=True)
-        config = uvicorn.Config(
-            LocalnetRpc(chain).app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        try:
-            uvicorn.Server(config).run(sockets=[sock])
-        finally:
-            chain.node.save()
+            config = uvicorn.Config(
+                LocalnetRpc(chain).app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+            server = uvicorn.Server(config)
+            if while_used:
+                watcher = threading.Thread(
+                    target=_stop_when_unused,
+                    args=(chain_dir, server, stopped),
+                    daemon=True,
+                )
+                watcher.start()
+            try:
+                server.run(sockets=[sock])
+            finally:
+                chain.node.save()
+    finally:
+        stopped.set()
+        if watcher is not None:
+            watcher.join(STOP_TIMEOUT_SECONDS)
 
 
 class LocalnetFaucet:
