@@ -12,8 +12,6 @@ import base64
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,78 +33,18 @@ from pourtier.domain.escrow import (
     PreparedTransaction,
     SignatureState,
 )
-from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY, LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
 from pourtier.infrastructure.solana.token_accounts import TOKEN_ACCOUNT_SIZE
 from tests.helpers import send_lamports
-from tests.support.rpc_server import RpcTestServer, running_rpc_server
+from tests.integration.conftest import Adapter, rpc_chain
+from tests.support.rpc_server import RpcTestServer
 
 USDC = 1_000_000
 SOL = 1_000_000_000
 ALLOWANCE = 50 * USDC
 FEE = 5_000  # lamports per signature
 INSUFFICIENT_FUNDS = '{"InstructionError":[0,{"Custom":1}]}'  # SPL Token error 1
-
-
-@dataclass
-class Adapter:
-    kind: str
-    chain: SolanaEscrowChain
-    faucet: Callable[[Pubkey, int, int], None]
-    finalize: Callable[[], None]
-    advance_blocks: Callable[[int], None]
-    treasury_owner: Pubkey
-
-
-@pytest.fixture
-def rpc_server() -> Iterator[RpcTestServer]:
-    with running_rpc_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def rpc_node(rpc_server: RpcTestServer) -> AsyncIterator[RpcNode]:
-    node = RpcNode(rpc_server.url)
-    yield node
-    await node.close()
-
-
-def rpc_chain(server: RpcTestServer, node: RpcNode) -> SolanaEscrowChain:
-    keys = server.chain.keys
-    return SolanaEscrowChain(
-        node, server.chain.mint, keys["fee_authority"], server.chain.treasury
-    )
-
-
-@pytest.fixture(params=["local", "rpc"])
-async def adapter(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Adapter]:
-    if request.param == "local":
-        local = LocalChain.open(tmp_path / "chain")
-        yield Adapter(
-            "local",
-            local.escrow_chain(),
-            local.faucet,
-            lambda: None,
-            local.node.advance_blocks,
-            local.keys["treasury"].pubkey(),
-        )
-        return
-    with running_rpc_server() as server:
-        node = RpcNode(server.url)
-        try:
-            yield Adapter(
-                "rpc",
-                rpc_chain(server, node),
-                server.faucet,
-                server.finalize_all,
-                server.advance_blocks,
-                server.chain.keys["treasury"].pubkey(),
-            )
-        finally:
-            await node.close()
 
 
 # --- helpers ---------------------------------------------------------------------

@@ -7,12 +7,11 @@ node's getSignaturesForAddress and getTransaction (see test_chain_adapters).
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
@@ -30,69 +29,17 @@ from pourtier.domain.money import USDC_DECIMALS
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
 from pourtier.infrastructure.solana.local import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
+from tests.integration.conftest import Adapter, local_adapter, rpc_adapter
 from tests.integration.test_chain_adapters import (
     USDC,
-    Adapter,
     deposit,
     final_state,
     funded,
     land,
-    rpc_chain,
     sign,
     with_escrow,
 )
-from tests.support.rpc_server import RpcTestServer, running_rpc_server
-
-
-def local_adapter(local: LocalChain) -> Adapter:
-    return Adapter(
-        "local",
-        local.escrow_chain(),
-        local.faucet,
-        lambda: None,
-        local.node.advance_blocks,
-        local.keys["treasury"].pubkey(),
-    )
-
-
-def rpc_adapter(server: RpcTestServer, node: RpcNode) -> Adapter:
-    return Adapter(
-        "rpc",
-        rpc_chain(server, node),
-        server.faucet,
-        server.finalize_all,
-        server.advance_blocks,
-        server.chain.keys["treasury"].pubkey(),
-    )
-
-
-@pytest.fixture
-def server() -> Iterator[RpcTestServer]:
-    with running_rpc_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def node(server: RpcTestServer) -> AsyncIterator[RpcNode]:
-    rpc = RpcNode(server.url)
-    yield rpc
-    await rpc.close()
-
-
-@pytest.fixture(params=["local", "rpc"])
-async def either(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Adapter]:
-    """The same tests over LiteSVM in process and over JSON-RPC."""
-    if request.param == "local":
-        yield local_adapter(LocalChain.open(tmp_path / "chain"))
-        return
-    with running_rpc_server() as running:
-        rpc = RpcNode(running.url)
-        try:
-            yield rpc_adapter(running, rpc)
-        finally:
-            await rpc.close()
+from tests.support.rpc_server import RpcTestServer
 
 
 def transfer(
@@ -157,9 +104,8 @@ def deltas(movements: list[ChainMovement]) -> list[tuple[str, int]]:
 
 
 async def test_every_finalized_movement_of_the_escrow_oldest_first(
-    either: Adapter,
+    adapter: Adapter,
 ) -> None:
-    adapter = either
     user = await with_escrow(adapter)
     wallet = str(user.pubkey())
     first = await adapter.chain.escrow_movements(wallet, None, 100)
@@ -238,14 +184,14 @@ async def test_local_a_failed_transaction_is_read_past_and_moves_nothing(
 
 
 async def test_rpc_a_failed_transaction_is_read_past_and_moves_nothing(
-    server: RpcTestServer, node: RpcNode
+    rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
     """Another client skipped preflight, so the failure landed on chain."""
 
     async def without_preflight(raw: bytes) -> None:
         async with httpx.AsyncClient() as client:
             await client.post(
-                server.url,
+                rpc_server.url,
                 json={
                     "jsonrpc": "2.0",
                     "id": 1,
@@ -257,13 +203,13 @@ async def test_rpc_a_failed_transaction_is_read_past_and_moves_nothing(
                 },
             )
 
-    await read_past_a_failure(rpc_adapter(server, node), without_preflight)
+    await read_past_a_failure(rpc_adapter(rpc_server, rpc_node), without_preflight)
 
 
 async def test_rpc_history_shows_only_what_the_cluster_finalized(
-    server: RpcTestServer, node: RpcNode
+    rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
-    adapter = rpc_adapter(server, node)
+    adapter = rpc_adapter(rpc_server, rpc_node)
     user = funded(adapter)
     wallet = str(user.pubkey())
     prepared = await adapter.chain.prepare_initialize(wallet, USDC)
@@ -271,7 +217,7 @@ async def test_rpc_history_shows_only_what_the_cluster_finalized(
     await adapter.chain.send(signed)
     signature = Transaction.from_bytes(signed).signatures[0]
 
-    async with AsyncClient(server.url) as client:  # a stock client
+    async with AsyncClient(rpc_server.url) as client:  # a stock client
         listed = await client.get_signatures_for_address(
             escrow_address(user.pubkey()), commitment=Confirmed
         )
@@ -280,22 +226,22 @@ async def test_rpc_history_shows_only_what_the_cluster_finalized(
     ]
     unfinal = await adapter.chain.escrow_movements(wallet, None, 10)
     assert (unfinal.movements, unfinal.cursor) == ([], None)
-    assert await node.get_transaction(str(signature)) is None
+    assert await rpc_node.get_transaction(str(signature)) is None
 
-    server.finalize_all()
+    rpc_server.finalize_all()
     final = await adapter.chain.escrow_movements(wallet, None, 10)
     assert [m.signature for m in final.movements] == [str(signature)]
 
 
 async def test_rpc_get_transaction_answers_in_the_real_nodes_shape(
-    server: RpcTestServer, node: RpcNode
+    rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
-    adapter = rpc_adapter(server, node)
+    adapter = rpc_adapter(rpc_server, rpc_node)
     user = await with_escrow(adapter)
     signature = await deposit(adapter, user, 4 * USDC)
     escrow = str(escrow_address(user.pubkey()))
 
-    async with AsyncClient(server.url) as client:  # a stock client, json
+    async with AsyncClient(rpc_server.url) as client:  # a stock client, json
         answer = await client.get_transaction(
             Signature.from_string(signature), max_supported_transaction_version=0
         )
@@ -328,7 +274,7 @@ async def test_rpc_get_transaction_answers_in_the_real_nodes_shape(
     assert balances["post"][escrow] == ("4000000", 6, "4", owner, mint, program)
     assert len(meta.pre_balances) == len(keys) == len(meta.post_balances)
 
-    async with httpx.AsyncClient(base_url=server.url) as raw:
+    async with httpx.AsyncClient(base_url=rpc_server.url) as raw:
 
         async def call(method: str, params: list[Any]) -> Any:
             body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
