@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ from pourtier.domain.legal import DocumentType, content_hash
 from pourtier.infrastructure.persistence import migrate
 from tests.conftest import JWT_SECRET
 from tests.helpers import active_document_ids, bearer, create_user
-
-_SCRIPT = Path(sys.executable).with_name("pourtier")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pourtier.cli"]
+from tests.support.servers import COMMAND
 
 
 @dataclass

@@ -19,14 +19,13 @@ from pourtier.infrastructure.persistence.database import embedded_database_url
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import Wallet, bearer, create_user
-from tests.integration.test_cache_processes import (
+from tests.support.servers import (
     Server,
-    free_port,
     server_env,
+    start_serve,
     stop_server,
     wait_ready,
 )
-from tests.integration.test_cli import COMMAND
 
 
 @pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR")
@@ -99,27 +98,12 @@ def embedded_data_dir() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def start_serve(name: str, data_dir: Path, workers: int) -> Server:
+async def start_make_run(name: str, data_dir: Path, workers: int) -> Server:
     """`pourtier serve` as `make run` starts it: no DATABASE_URL, development."""
     env = server_env("", data_dir, None)
     del env["DATABASE_URL"]
     env["ENV"] = "development"
-    port = free_port()
-    log = data_dir.parent / f"{name}.log"
-    with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            *COMMAND,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
-    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    return Server(name, process, client, log)
+    return await start_serve(name, env, data_dir.parent, workers)
 
 
 @pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR")
@@ -136,7 +120,7 @@ async def test_the_last_live_run_stops_the_cluster_after_a_killed_one(
         endings = ((signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2))
         for ending, workers in endings:
             name = f"{ending.name}-{workers}"
-            killed = await start_serve(f"killed-before-{name}", data_dir, 1)
+            killed = await start_make_run(f"killed-before-{name}", data_dir, 1)
             runs.append(killed)
             await wait_ready(killed)
             killed.process.kill()
@@ -144,7 +128,7 @@ async def test_the_last_live_run_stops_the_cluster_after_a_killed_one(
             postmaster = postmaster_pid(pgdata)
             assert postmaster is not None  # kill -9 ran no clean-up
 
-            last = await start_serve(f"last-{name}", data_dir, workers)
+            last = await start_make_run(f"last-{name}", data_dir, workers)
             runs.append(last)
             await wait_ready(last)
             assert postmaster_pid(pgdata) == postmaster  # joined, not restarted

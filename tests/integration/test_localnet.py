@@ -29,9 +29,11 @@ from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.local import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.helpers import Wallet, bearer, create_user, prepare_and_submit
-from tests.integration.test_cache_processes import (
-    free_port,
+from tests.support.servers import (
     server_env,
+    start_serve,
+    stop_server,
+    wait_ready,
 )
 from tests.support.system import require_command
 
@@ -254,13 +256,12 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         "LOCALNET_PORT": "0",
         "RUN_WORKERS": "true",
     }
-    port = free_port()
-    server = start_serve(env, "--port", str(port), "--workers", "2")
-    base = f"http://127.0.0.1:{port}"
+    server = await start_serve("serve", env, tmp_path, workers=2)
     try:
-        await wait_healthy(base, server)
+        await wait_ready(server)
         # A fresh connection per request, so both workers answer.
         limits = httpx.Limits(max_keepalive_connections=0)
+        base = str(server.client.base_url)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=20) as c:
             wallet = Wallet()
             tokens = await create_user(c, wallet)
@@ -283,34 +284,12 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         worker = cli(tmp_path, "worker", "--once", **env)
         assert worker.returncode == 0, worker.stdout + worker.stderr
         assert "joined the local chain" in worker.stdout
+        server.process.send_signal(signal.SIGINT)  # Ctrl-C
+        await asyncio.wait_for(server.process.wait(), 60)
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        output = server.communicate(timeout=60)[0].decode()
-    assert "started the local chain" in output
+        await stop_server(server)
+    assert "started the local chain" in server.log.read_text()
     assert stops(tmp_path / "chain")  # its only user, serve, has gone
-
-
-def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "pourtier.cli", "serve", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # SIGINT to its group, as Ctrl-C in a terminal
-    )
-
-
-async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-        for _ in range(300):
-            assert process.poll() is None, process.communicate()[0].decode()
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not become healthy")
 
 
 async def round_trip(

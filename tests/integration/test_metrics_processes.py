@@ -23,14 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pourtier.di.container import Container
 from tests.helpers import Wallet, create_user
-from tests.integration.test_cache_processes import (
+from tests.support.servers import (
     Server,
     free_port,
     server_env,
+    start_serve,
     stop_server,
     wait_ready,
 )
-from tests.integration.test_cli import COMMAND
 
 ROUTE = "/api/legal/documents"  # the traffic's route; nothing else asks it
 POOL_SIZE = 3
@@ -99,25 +99,10 @@ def worker_pids(server: Server) -> set[int]:
     return workers
 
 
-async def start_serve(
+async def serve_ready(
     env: dict[str, str], tmp_path: Path, name: str, workers: int = WORKERS
 ) -> Server:
-    port = free_port()
-    log = tmp_path / f"{name}.log"
-    with log.open("ab") as sink:
-        process = await asyncio.create_subprocess_exec(
-            *COMMAND,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
-    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    server = Server(name, process, client, log)
+    server = await start_serve(name, env, tmp_path, workers)
     await wait_ready(server)
     await workers_started(server, workers)
     return server
@@ -150,7 +135,7 @@ def serve_env(
 async def two_workers(
     serve_env: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[Server]:
-    server = await start_serve(serve_env, tmp_path, "serve")
+    server = await serve_ready(serve_env, tmp_path, "serve")
     try:
         yield server
     finally:
@@ -205,7 +190,7 @@ async def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
     # An operator's own directory: used, and emptied at each start.
     directory = tmp_path / "metrics"
     env = {**serve_env, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    server = await start_serve(env, tmp_path, "first")
+    server = await serve_ready(env, tmp_path, "first")
     try:
         count = 60
         await send_traffic(server, count)
@@ -228,7 +213,7 @@ async def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
         await stop_server(server)
     assert list(directory.glob("counter_*.db"))  # ours to keep, not to delete
 
-    again = await start_serve(env, tmp_path, "second")
+    again = await serve_ready(env, tmp_path, "second")
     try:
         for _ in range(4):
             fresh = await scrape(again)
@@ -243,7 +228,7 @@ async def test_one_process_counts_in_an_operators_directory_too(
     """With PROMETHEUS_MULTIPROC_DIR set, one worker serves in the process that
     prepared the database, and that process's earlier files are gone."""
     env = {**serve_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
-    server = await start_serve(env, tmp_path, "single", workers=1)
+    server = await serve_ready(env, tmp_path, "single", workers=1)
     try:
         await send_traffic(server, 30)
         counted = await scrape(server)

@@ -1,0 +1,133 @@
+"""Server processes for tests: `pourtier serve` or plain uvicorn on the test
+database, with a client, a log file, readiness and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import AUTH_DOMAIN, AUTH_URI, JWT_SECRET
+
+START_TIMEOUT_SECONDS = 30.0
+_SCRIPT = Path(sys.executable).with_name("pourtier")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pourtier.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    name: str
+    process: asyncio.subprocess.Process
+    client: httpx.AsyncClient
+    log: Path
+
+    async def hits(self, layer: str) -> float:
+        text = (await self.client.get("/metrics")).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (
+                    sample.name == "pourtier_cache_hits_total"
+                    and sample.labels.get("cache_type") == layer
+                ):
+                    return float(sample.value)
+        raise AssertionError(f"no {layer} hit counter")
+
+
+def server_env(
+    database_url: str, data_dir: Path, redis_url: str | None
+) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(
+            ("DATABASE_", "POURTIER_", "JWT_", "REDIS_", "CACHE_", "RATE_LIMIT_")
+        )
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "ENV": "test",
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "AUTH_DOMAIN": AUTH_DOMAIN,
+            "AUTH_URI": AUTH_URI,
+            "SOLANA_CLUSTER": "devnet",
+            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
+            "POURTIER_DATA_DIR": str(data_dir),  # its local chain: see `chain`
+            "LOCALNET_PORT": "0",
+            "RUN_WORKERS": "false",
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+async def _launch(
+    name: str, env: dict[str, str], log_dir: Path, command: list[str], port: int
+) -> Server:
+    log = log_dir / f"{name}.log"
+    with log.open("ab") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=sink, stderr=sink
+        )
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    return Server(name, process, client, log)
+
+
+async def start_server(name: str, env: dict[str, str], log_dir: Path) -> Server:
+    """The app under plain uvicorn, as a deployment without `serve` runs it."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory"]
+    command += ["pourtier.presentation.app:create_app_from_environment"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return await _launch(name, env, log_dir, command, port)
+
+
+async def start_serve(
+    name: str, env: dict[str, str], log_dir: Path, workers: int = 1
+) -> Server:
+    """`pourtier serve`, as `make run` and production start it."""
+    port = free_port()
+    command = [*COMMAND, "serve", "--port", str(port), "--workers", str(workers)]
+    return await _launch(name, env, log_dir, command, port)
+
+
+async def wait_ready(server: Server) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_SECONDS
+    while loop.time() < deadline:
+        if server.process.returncode is not None:
+            break
+        try:
+            if (await server.client.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{server.name} did not start:\n{server.log.read_text()}")
+
+
+async def stop_server(server: Server) -> None:
+    await server.client.aclose()
+    if server.process.returncode is None:
+        server.process.terminate()
+        try:
+            await asyncio.wait_for(server.process.wait(), 15)
+        except TimeoutError:
+            server.process.kill()
+            await server.process.wait()
