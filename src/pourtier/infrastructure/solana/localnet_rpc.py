@@ -273,13 +273,7 @@ class LocalnetRpc:
     def _preflight(
         self, transaction: Transaction, *, landed: bool, fresh: bool
     ) -> None:
-        try:
-            transaction.verify()
-        except Exception:
-            raise RpcError(
-                SIGNATURE_VERIFICATION_FAILURE,
-                "Transaction signature verification failure",
-            ) from None
+        _verify(transaction)
         if landed:
             raise simulation_failure(
                 "This transaction has already been processed", "AlreadyProcessed", []
@@ -296,13 +290,7 @@ class LocalnetRpc:
         config = param_config(args, 1)
         transaction = self._parse_transaction(args, "base58")
         if config.get("sigVerify", False):
-            try:
-                transaction.verify()
-            except Exception:
-                raise RpcError(
-                    SIGNATURE_VERIFICATION_FAILURE,
-                    "Transaction signature verification failure",
-                ) from None
+            _verify(transaction)
         message = transaction.message
         if config.get("replaceRecentBlockhash", False):
             blockhash, _ = self.node.current_blockhash()
@@ -436,3 +424,12 @@ class LocalnetRpc:
         signature = self.chain.airdrop(address, lamports)
         self.landed[signature] = Landed(self.node.height, None, self.finalize_at_once)
         return signature
+
+
+def _verify(transaction: Transaction) -> None:
+    try:
+        transaction.verify()
+    except Exception:
+        raise RpcError(
+            SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure"
+        ) from None
