@@ -27,7 +27,7 @@ from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
 from pourtier.infrastructure.persistence.models import Base
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.presentation.app import create_app
 from tests.helpers import TestClock
 

@@ -25,7 +25,7 @@ from pourtier.infrastructure.solana.escrow_chain import (
     SolanaEscrowChain,
     escrow_address,
 )
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
 from tests.helpers import (
     TestClock,

@@ -11,7 +11,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.support.rpc_server import RpcTestServer, running_rpc_server
 

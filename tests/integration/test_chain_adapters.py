@@ -33,7 +33,8 @@ from pourtier.domain.escrow import (
     PreparedTransaction,
     SignatureState,
 )
-from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY, LocalChain
+from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
 from pourtier.infrastructure.solana.token_accounts import TOKEN_ACCOUNT_SIZE
 from tests.helpers import send_lamports

@@ -27,7 +27,7 @@ from spl.token.models import TransferCheckedParams
 from pourtier.domain.escrow import ChainMovement, Commitment
 from pourtier.domain.money import USDC_DECIMALS
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.integration.conftest import Adapter, local_adapter, rpc_adapter
 from tests.integration.test_chain_adapters import (

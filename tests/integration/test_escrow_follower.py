@@ -23,7 +23,8 @@ from pourtier.di.container import Container
 from pourtier.domain.escrow import EscrowTransaction, TransactionStatus
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
-from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY, LocalChain
+from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, JWT_SECRET, build_test_container, make_settings
 from tests.helpers import (

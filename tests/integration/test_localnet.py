@@ -26,7 +26,7 @@ from spl.token.instructions import get_associated_token_address
 
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana import localnet
-from pourtier.infrastructure.solana.local import load_or_create_keys
+from pourtier.infrastructure.solana.local_chain import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.helpers import Wallet, bearer, create_user, prepare_and_submit
 from tests.support.servers import (

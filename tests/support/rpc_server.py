@@ -29,7 +29,7 @@ from solders.pubkey import Pubkey
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.localnet_rpc import LocalnetRpc
 from pourtier.infrastructure.solana.rpc_shapes import NODE_UNHEALTHY, RpcError
 

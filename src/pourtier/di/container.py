@@ -62,7 +62,7 @@ from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limit import RateLimiter
 from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
-from pourtier.infrastructure.solana.local import (
+from pourtier.infrastructure.solana.local_chain import (
     Faucet,
     LocalChain,
     load_or_create_keys,

@@ -51,7 +51,7 @@ from pourtier.infrastructure.process_users import (
     live_users,
     me,
 )
-from pourtier.infrastructure.solana.local import LocalChain, mint_instructions
+from pourtier.infrastructure.solana.local_chain import LocalChain, mint_instructions
 from pourtier.infrastructure.solana.localnet_rpc import LocalnetRpc
 from pourtier.infrastructure.solana.rpc import RpcNode
 

@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.escrow import Commitment
-from pourtier.infrastructure.solana.local import LocalChain
+from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc_shapes import (
     INVALID_PARAMS,
     INVALID_REQUEST,

@@ -9,7 +9,7 @@ from solders.pubkey import Pubkey
 from pourtier.di.container import Container
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.money import UNITS_PER_USDC, format_usdc, parse_usdc
-from pourtier.infrastructure.solana.local import LAMPORTS_PER_SOL
+from pourtier.infrastructure.solana.local_chain import LAMPORTS_PER_SOL
 from pourtier.presentation.deps import ContainerDep
 from pourtier.presentation.schemas.common import Request, WalletAddress
 from pourtier.presentation.schemas.escrow import UsdcText
