@@ -16,7 +16,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from pourtier.infrastructure.rate_limit import parse_limits
+from pourtier.infrastructure.rate_limiter import parse_limits
 
 MIN_SECRET_LENGTH = 32
 DEFAULT_CONFIG_PATH = Path("config/pourtier.yaml")

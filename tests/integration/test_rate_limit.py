@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from pourtier.di.container import Container
-from pourtier.infrastructure.rate_limit import KEY_PREFIX
+from pourtier.infrastructure.rate_limiter import KEY_PREFIX
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, Serve
 from tests.helpers import Wallet, bearer, create_user

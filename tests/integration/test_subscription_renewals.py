@@ -283,7 +283,7 @@ async def test_claiming_skips_locked_rows_without_waiting(
     wallet, tokens, sub = await subscribed(client, container, "basic", "100")
     move_to(clock, end_of(sub))
     async with SqlUnitOfWork(container.session_factory) as holder:
-        await holder.escrow.lock_user(user_id(tokens))  # e.g. a withdrawal
+        await holder.escrow.lock_movements(user_id(tokens))  # e.g. a withdrawal
         async with asyncio.timeout(5):
             assert await container.renewals.run_once() == 0
     async with SqlUnitOfWork(container.session_factory) as holder:

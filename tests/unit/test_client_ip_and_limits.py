@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from pourtier.config import Settings
-from pourtier.infrastructure.rate_limit import (
+from pourtier.infrastructure.rate_limiter import (
     Decision,
     RateLimiter,
     Window,

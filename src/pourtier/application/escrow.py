@@ -118,7 +118,7 @@ class EscrowUseCases:
             raise InvalidInput("allowance must be greater than zero")
         async with self.uow() as uow:
             wallet = await self._wallet(uow, user_id)
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             if await uow.escrow.has_pending(user_id, TransactionType.INITIALIZE):
                 raise Conflict("an initialization of this escrow is already pending")
             state = await self.chain.escrow_state(wallet)
@@ -140,7 +140,7 @@ class EscrowUseCases:
     async def deposit(self, user_id: uuid.UUID, amount: int) -> Prepared:
         async with self.uow() as uow:
             wallet = await self._wallet(uow, user_id)
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             await self._require_escrow(wallet)
             available = await self.chain.wallet_usdc_balance(wallet)
             if amount > available:
@@ -157,7 +157,7 @@ class EscrowUseCases:
         """Up to the on-chain balance less withdrawals and charges in flight."""
         async with self.uow() as uow:
             wallet = await self._wallet(uow, user_id)
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             state = await self._require_escrow(wallet)
             available = max(0, state.balance - await uow.escrow.pending_debits(user_id))
             if amount > available:

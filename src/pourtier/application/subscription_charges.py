@@ -77,7 +77,7 @@ async def check_funds(
 ) -> None:
     """PaymentRequired unless the escrow can pay `amount` on top of what's in flight.
 
-    Call under `uow.escrow.lock_user(user_id)`, so no other movement of this
+    Call under `uow.escrow.lock_movements(user_id)`, so no other movement of this
     user's money is being decided meanwhile.
     """
     price = format_usdc(amount)

@@ -93,7 +93,7 @@ class SubscriptionUseCases:
             check_key(idempotency_key)
         fingerprint = request_fingerprint(plan, auto_renew)
         async with self.uow() as uow:
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             started: StartedCharge | Answer | None = None
             if idempotency_key is not None:
                 started = await self._replay(uow, user_id, idempotency_key, fingerprint)
@@ -383,7 +383,7 @@ class SubscriptionUseCases:
     ) -> SubscriptionView:
         """At the period's end by default; `immediately` ends access now, unrefunded."""
         async with self.uow() as uow:
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             subscription = await self._locked(uow, user_id, subscription_id)
             if not subscription.status.is_live:
                 raise Conflict(f"the subscription is already {subscription.status}")
@@ -413,7 +413,7 @@ class SubscriptionUseCases:
     ) -> SubscriptionView:
         """Undo a pending cancellation or scheduled downgrade before the period ends."""
         async with self.uow() as uow:
-            await uow.escrow.lock_user(user_id)
+            await uow.escrow.lock_movements(user_id)
             subscription = await self._locked(uow, user_id, subscription_id)
             if not subscription.status.is_live:
                 raise Conflict(f"the subscription is {subscription.status}")

@@ -59,7 +59,7 @@ from pourtier.infrastructure.persistence.database import (
     watch_pool_use,
 )
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
-from pourtier.infrastructure.rate_limit import RateLimiter
+from pourtier.infrastructure.rate_limiter import RateLimiter
 from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local_chain import (

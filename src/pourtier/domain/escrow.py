@@ -242,8 +242,9 @@ class Chain(Protocol):
 
 
 class EscrowRepository(Protocol):
-    async def lock_user(self, user_id: uuid.UUID) -> None:
-        """Serialise money movements of one user (row lock until commit)."""
+    async def lock_movements(self, user_id: uuid.UUID) -> None:
+        """Hold the user's money movements until commit: a second caller for
+        the same user waits (the lock is taken on the user's row)."""
         ...
 
     async def add(self, transaction: EscrowTransaction) -> None: ...

@@ -210,7 +210,7 @@ class SubscriptionRepository(Protocol):
         Skipped: those whose renewal for that period is in flight, confirmed,
         or failed with its next attempt still ahead. The owner's user row is
         locked too (skipping users locked elsewhere), so the caller holds the
-        same lock `EscrowRepository.lock_user` takes, without ever waiting.
+        same lock `EscrowRepository.lock_movements` takes, without ever waiting.
         `exclude` names rows this worker has already looked at in this pass.
         """
         ...

@@ -15,12 +15,12 @@ from pourtier.presentation.body_limit import BodyLimitMiddleware
 from pourtier.presentation.errors import install_error_handlers
 from pourtier.presentation.middleware import CorsPolicy, RequestContextMiddleware
 from pourtier.presentation.openapi_auth import declare_bearer_auth
-from pourtier.presentation.rate_limit import (
+from pourtier.presentation.responses import declare_error_responses
+from pourtier.presentation.route_limits import (
     EXPOSED_HEADERS,
     RateLimitHeadersMiddleware,
     route_guards,
 )
-from pourtier.presentation.responses import declare_error_responses
 from pourtier.presentation.routes import (
     auth,
     dev,

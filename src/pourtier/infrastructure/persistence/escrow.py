@@ -84,7 +84,7 @@ class SqlEscrowRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def lock_user(self, user_id: uuid.UUID) -> None:
+    async def lock_movements(self, user_id: uuid.UUID) -> None:
         await self._session.execute(
             select(UserRow.id).where(UserRow.id == user_id).with_for_update()
         )

@@ -6,8 +6,8 @@ from fastapi import APIRouter, status
 
 from pourtier.application.auth import TokenPair
 from pourtier.presentation.deps import ClientDep, ContainerDep, CurrentAuth
-from pourtier.presentation.rate_limit import WalletBudgetDep
 from pourtier.presentation.responses import errors
+from pourtier.presentation.route_limits import WalletBudgetDep
 from pourtier.presentation.schemas.auth import (
     LogoutAllOut,
     NonceIn,

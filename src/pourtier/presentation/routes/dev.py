@@ -11,7 +11,7 @@ from pourtier.domain.errors import InvalidInput
 from pourtier.domain.money import UNITS_PER_USDC, format_usdc, parse_usdc
 from pourtier.infrastructure.solana.local_chain import LAMPORTS_PER_SOL
 from pourtier.presentation.deps import ContainerDep
-from pourtier.presentation.schemas.common import Request, WalletAddress
+from pourtier.presentation.schemas.common import RequestBody, WalletAddress
 from pourtier.presentation.schemas.escrow import UsdcText
 
 router = APIRouter(prefix="/api/dev", tags=["development"])
@@ -25,7 +25,7 @@ def enabled(container: Container) -> bool:
     return container.settings.ENV != "production" and container.faucet is not None
 
 
-class FaucetIn(Request):
+class FaucetIn(RequestBody):
     wallet_address: WalletAddress
     amount: UsdcText
 

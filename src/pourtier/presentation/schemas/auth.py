@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.presentation.schemas.common import (
-    Request,
+    RequestBody,
     SignatureText,
     SignedMessage,
     WalletAddress,
@@ -14,7 +14,7 @@ from pourtier.presentation.schemas.common import (
 from pourtier.presentation.schemas.users import UserOut
 
 
-class NonceIn(Request):
+class NonceIn(RequestBody):
     wallet_address: WalletAddress
 
 
@@ -25,7 +25,7 @@ class NonceOut(BaseModel):
     expires_at: datetime
 
 
-class SignedIn(Request):
+class SignedIn(RequestBody):
     wallet_address: WalletAddress
     message: SignedMessage
     signature: SignatureText = Field(description="base58 ed25519 signature")
@@ -49,7 +49,7 @@ class TokenOut(BaseModel):
     user: UserOut
 
 
-class RefreshIn(Request):
+class RefreshIn(RequestBody):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 

@@ -28,7 +28,7 @@ SignedMessage = Annotated[str, Field(min_length=1, max_length=4096)]
 SignatureText = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class Request(BaseModel):
+class RequestBody(BaseModel):
     """Request bodies refuse unknown fields: a typo is an error, not a no-op."""
 
     model_config = ConfigDict(extra="forbid")

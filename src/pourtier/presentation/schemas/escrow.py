@@ -12,7 +12,7 @@ from pourtier.application.escrow import EscrowBalance, Prepared, Submitted
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.escrow import EscrowTransaction
 from pourtier.domain.money import format_usdc
-from pourtier.presentation.schemas.common import Request
+from pourtier.presentation.schemas.common import RequestBody
 
 UsdcText = Annotated[
     str,
@@ -34,7 +34,7 @@ def decode_transaction(text: str) -> bytes:
         raise InvalidInput("signed_transaction must be base64") from None
 
 
-class InitializeIn(Request):
+class InitializeIn(RequestBody):
     allowance: UsdcText | None = Field(
         default=None,
         description="Cap on what the fee authority may charge; default: "
@@ -42,11 +42,11 @@ class InitializeIn(Request):
     )
 
 
-class AmountIn(Request):
+class AmountIn(RequestBody):
     amount: UsdcText
 
 
-class SubmitIn(Request):
+class SubmitIn(RequestBody):
     transaction_id: uuid.UUID
     signed_transaction: str = Field(
         min_length=1,

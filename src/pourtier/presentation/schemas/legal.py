@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.domain.legal import LegalDocument
-from pourtier.presentation.schemas.common import Request
+from pourtier.presentation.schemas.common import RequestBody
 
 
 class LegalDocumentOut(BaseModel):
@@ -51,7 +51,7 @@ class PendingDocumentOut(BaseModel):
         )
 
 
-class AcceptIn(Request):
+class AcceptIn(RequestBody):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=16)
 
 

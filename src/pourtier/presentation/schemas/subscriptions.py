@@ -9,7 +9,7 @@ from pourtier.application.subscription_answers import SubscriptionView
 from pourtier.application.subscriptions import Access
 from pourtier.domain.money import format_usdc
 from pourtier.domain.subscriptions import Plan, PlanName
-from pourtier.presentation.schemas.common import Request
+from pourtier.presentation.schemas.common import RequestBody
 
 
 class PlanOut(BaseModel):
@@ -30,7 +30,7 @@ class PlanOut(BaseModel):
         )
 
 
-class SubscribeIn(Request):
+class SubscribeIn(RequestBody):
     plan: PlanName
     auto_renew: bool = True
 

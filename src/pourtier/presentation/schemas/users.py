@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.domain.users import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, User
-from pourtier.presentation.schemas.common import Request
+from pourtier.presentation.schemas.common import RequestBody
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 
 
@@ -53,7 +53,7 @@ class ProfileOut(UserOut):
         )
 
 
-class ProfilePatchIn(Request):
+class ProfilePatchIn(RequestBody):
     display_name: str | None = Field(
         default=None, max_length=DISPLAY_NAME_MAX_LENGTH * 2
     )

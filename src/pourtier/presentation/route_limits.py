@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pourtier.application.auth import WalletBudget, unlimited
-from pourtier.infrastructure.rate_limit import Decision, Key, RateLimiter
+from pourtier.infrastructure.rate_limiter import Decision, Key, RateLimiter
 from pourtier.presentation.client_ip import rate_limit_key
 from pourtier.presentation.deps import (
     ContainerDep,
