@@ -192,6 +192,91 @@ async def test_0004_records_each_charges_plan_and_goes_back_down(
         await built.stop()
 
 
+ROWS_BEFORE_0006 = """
+INSERT INTO users (id, wallet_address, kyc_status, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'W', 'not_started', now(), now());
+INSERT INTO escrow_transactions (id, user_id, wallet_address, type, amount, status,
+    unsigned_transaction, last_valid_block_height, created_at, expires_at)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a1',
+    'W', 'deposit', 1, 'prepared', '\\x0102'::bytea, 0, now(), now());
+INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, body,
+    created_at)
+SELECT '00000000-0000-0000-0000-0000000000a1', key, 'f', status, '{}', now()
+FROM (VALUES ('a', 201), ('b', 200), ('c', 402), ('d', 102)) AS k (key, status)
+"""
+WITHOUT_PREPARED = (
+    "INSERT INTO escrow_transactions (id, user_id, wallet_address, type, amount, "
+    "status, last_valid_block_height, created_at, expires_at) VALUES "
+    "(gen_random_uuid(), '00000000-0000-0000-0000-0000000000a1', 'W', 'deposit', "
+    "1, 'confirmed', 0, now(), now())"
+)
+
+
+async def column_names(engine: AsyncEngine, table: str) -> set[str]:
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(lambda c: inspect(c).get_columns(table))
+    return {column["name"] for column in columns}
+
+
+async def test_0006_renames_the_prepared_bytes_and_stores_outcomes_not_statuses(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """The bytes and answers survive the way up and back down; only external
+    movements may still lack the prepared transaction."""
+    built = build_test_container(make_settings(fresh_database_url, tmp_path))
+    engine = built.engine
+    try:
+        await migrate.upgrade(engine, "0005")
+        async with engine.begin() as connection:
+            for statement in ROWS_BEFORE_0006.split(";"):
+                await connection.execute(text(statement))
+        await migrate.upgrade(engine, "0006")
+        async with engine.connect() as connection:
+            prepared = await connection.scalar(
+                text("SELECT prepared_transaction FROM escrow_transactions")
+            )
+            outcomes = (
+                await connection.execute(
+                    text("SELECT key, outcome FROM idempotency_keys ORDER BY key")
+                )
+            ).all()
+        assert prepared == b"\x01\x02"
+        assert [tuple(row) for row in outcomes] == [
+            ("a", "created"),
+            ("b", "changed"),
+            ("c", "payment_failed"),
+            ("d", "in_progress"),
+        ]
+        assert "status_code" not in await column_names(engine, "idempotency_keys")
+        with pytest.raises(IntegrityError, match="prepared_unless_external"):
+            async with engine.begin() as connection:
+                await connection.execute(text(WITHOUT_PREPARED))
+
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0005")
+        async with engine.connect() as connection:
+            unsigned = await connection.scalar(
+                text("SELECT unsigned_transaction FROM escrow_transactions")
+            )
+            statuses = (
+                await connection.execute(
+                    text("SELECT key, status_code FROM idempotency_keys ORDER BY key")
+                )
+            ).all()
+        assert unsigned == b"\x01\x02"
+        assert [tuple(row) for row in statuses] == [
+            ("a", 201),
+            ("b", 200),
+            ("c", 402),
+            ("d", 102),
+        ]
+        assert "outcome" not in await column_names(engine, "idempotency_keys")
+        await migrate.upgrade(engine)
+        assert await schema_differences(engine) == []
+    finally:
+        await built.stop()
+
+
 async def test_development_startup_migrates_and_seeds(
     fresh_database_url: str, tmp_path: Path
 ) -> None:

@@ -102,7 +102,7 @@ class EscrowUseCases:
             wallet_address=wallet,
             type=type,
             amount=amount,
-            unsigned_transaction=prepared.transaction,
+            prepared_transaction=prepared.transaction,
             last_valid_block_height=prepared.last_valid_block_height,
             created_at=now,
             expires_at=now + self.prepared_ttl,
@@ -194,17 +194,17 @@ class EscrowUseCases:
             transaction = await uow.escrow.get(transaction_id, for_update=True)
             if transaction is None or transaction.user_id != user_id:
                 raise NotFound("escrow transaction not found")
-            if transaction.unsigned_transaction is None:
+            if transaction.prepared_transaction is None:
                 raise Conflict(
                     "this transaction was made outside the service and is "
                     "already confirmed; there is nothing to sign"
                 )
-            if len(signed) != len(transaction.unsigned_transaction):
+            if len(signed) != len(transaction.prepared_transaction):
                 # A signed copy fills the signature slots: same size, nothing
                 # appended that a lenient decoder would skip over.
                 raise InvalidInput("signed_transaction is not the prepared transaction")
             signature = self.chain.check_signed(
-                transaction.unsigned_transaction, signed, transaction.wallet_address
+                transaction.prepared_transaction, signed, transaction.wallet_address
             )
             if transaction.signature == signature:
                 return self._submitted(transaction), False

@@ -285,7 +285,7 @@ class EscrowFollower:
             if movement.delta > 0
             else TransactionType.EXTERNAL_WITHDRAWAL,
             amount=abs(movement.delta),
-            unsigned_transaction=None,
+            prepared_transaction=None,
             last_valid_block_height=0,  # never prepared: nothing to expire
             created_at=when,
             expires_at=when,

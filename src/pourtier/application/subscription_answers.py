@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
+from enum import StrEnum
 from typing import Any
 
 from pourtier.domain.errors import InvalidInput
@@ -25,14 +25,14 @@ from pourtier.domain.subscriptions import (
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 
 
-class Outcome(IntEnum):
-    """How a subscribe request ended; the values are the HTTP statuses."""
+class Outcome(StrEnum):
+    """How a subscribe request ended (the routes give each its HTTP status)."""
 
-    CHANGED = 200  # upgraded, or a downgrade scheduled
-    CREATED = 201
-    PENDING = 202  # the charge is sent but not final yet
-    PAYMENT_FAILED = 402  # the charge failed on chain; nothing was taken
-    IN_PROGRESS = 102  # stored only: the first request has not answered yet
+    CHANGED = "changed"  # upgraded, or a downgrade scheduled
+    CREATED = "created"
+    PENDING = "pending"  # the charge is sent but not final yet
+    PAYMENT_FAILED = "payment_failed"  # the charge failed on chain; nothing taken
+    IN_PROGRESS = "in_progress"  # stored only: the first request has not answered
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def snapshot(answer: Answer) -> dict[str, Any]:
     return body
 
 
-def from_snapshot(status: int, body: dict[str, Any]) -> Answer:
+def from_snapshot(outcome: Outcome, body: dict[str, Any]) -> Answer:
     view = None
     raw = body.get("subscription")
     if raw is not None:
@@ -110,7 +110,7 @@ def from_snapshot(status: int, body: dict[str, Any]) -> Answer:
             ),
         )
         view = SubscriptionView(subscription, body.get("charge_signature"))
-    return Answer(Outcome(status), view, body.get("detail"))
+    return Answer(outcome, view, body.get("detail"))
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,10 @@ class StartedCharge:
     signed: bytes | None = None  # None when resuming: the first request sent it
 
 
-def to_stored(result: StartedCharge | Answer) -> tuple[int, dict[str, Any]]:
+def to_stored(result: StartedCharge | Answer) -> tuple[Outcome, dict[str, Any]]:
     if isinstance(result, Answer):
-        return result.outcome.value, snapshot(result)
-    return Outcome.IN_PROGRESS.value, {
+        return result.outcome, snapshot(result)
+    return Outcome.IN_PROGRESS, {
         "subscription_id": str(result.subscription_id),
         "transaction_id": str(result.transaction_id),
         "kind": result.kind.value,

@@ -125,7 +125,7 @@ async def record_charge_transaction(
         wallet_address=wallet,
         type=TransactionType.SUBSCRIPTION_CHARGE,
         amount=amount,
-        unsigned_transaction=signed.transaction,
+        prepared_transaction=signed.transaction,
         last_valid_block_height=signed.last_valid_block_height,
         created_at=now,
         expires_at=now,

@@ -129,11 +129,12 @@ class SubscriptionUseCases:
         found = await uow.subscriptions.idempotent_response(user_id, key)
         if found is None:
             return None
-        stored_fingerprint, status, body = found
+        stored_fingerprint, stored_outcome, body = found
         if stored_fingerprint != fingerprint:
             raise Conflict("this Idempotency-Key was already used for another request")
-        if status != Outcome.IN_PROGRESS:
-            return from_snapshot(status, body)
+        outcome = Outcome(stored_outcome)
+        if outcome is not Outcome.IN_PROGRESS:
+            return from_snapshot(outcome, body)
         return StartedCharge(
             uuid.UUID(body["subscription_id"]),
             uuid.UUID(body["transaction_id"]),

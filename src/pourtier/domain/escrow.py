@@ -25,11 +25,11 @@ from pourtier.domain.errors import DomainError
 
 
 class ChainUnavailable(DomainError):
-    """The Solana node cannot be reached or answered nonsense: 503."""
+    """The Solana node cannot be reached or answered nonsense."""
 
 
 class ChainRejected(DomainError):
-    """The chain refused a transaction (simulation or execution failed): 502."""
+    """The chain refused a transaction (simulation or execution failed)."""
 
 
 class TransactionType(StrEnum):
@@ -75,7 +75,10 @@ class EscrowTransaction:
     wallet_address: str
     type: TransactionType
     amount: int
-    unsigned_transaction: bytes | None  # None for external movements only
+    # The transaction as the service built it: unsigned, for the wallet to sign;
+    # already signed, by the fee authority, for a subscription charge. None for
+    # external movements only (the service never built them).
+    prepared_transaction: bytes | None
     last_valid_block_height: int
     created_at: datetime
     expires_at: datetime
@@ -297,8 +300,8 @@ class EscrowRepository(Protocol):
     async def find_unsent(
         self, user_id: uuid.UUID, unsigned_transaction: bytes
     ) -> EscrowTransaction | None:
-        """The prepared (or expired) transaction with these exact bytes, never
-        submitted here, locked FOR UPDATE."""
+        """The prepared (or expired) transaction built as these exact unsigned
+        bytes, never submitted here, locked FOR UPDATE."""
         ...
 
     async def add_cursor(self, user_id: uuid.UUID, after_signature: str) -> None:

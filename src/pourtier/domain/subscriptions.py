@@ -13,7 +13,7 @@ from pourtier.domain.errors import Conflict, DomainError
 
 
 class PaymentRequired(DomainError):
-    """Escrow balance or allowance is short of the price: 402."""
+    """Escrow balance or allowance is short of the price."""
 
 
 class PlanName(StrEnum):
@@ -254,8 +254,8 @@ class SubscriptionRepository(Protocol):
 
     async def idempotent_response(
         self, user_id: uuid.UUID, key: str
-    ) -> tuple[str, int, dict[str, Any]] | None:
-        """(request fingerprint, status, body) stored for this key, if any."""
+    ) -> tuple[str, str, dict[str, Any]] | None:
+        """(request fingerprint, outcome, body) stored for this key, if any."""
         ...
 
     async def store_idempotent_response(
@@ -263,6 +263,6 @@ class SubscriptionRepository(Protocol):
         user_id: uuid.UUID,
         key: str,
         fingerprint: str,
-        status: int,
+        outcome: str,
         body: dict[str, Any],
     ) -> None: ...

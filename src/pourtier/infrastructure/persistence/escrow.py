@@ -44,7 +44,7 @@ def _to_transaction(row: EscrowTransactionRow) -> EscrowTransaction:
         type=TransactionType(row.type),
         amount=int(row.amount),
         status=TransactionStatus(row.status),
-        unsigned_transaction=row.unsigned_transaction,
+        prepared_transaction=row.prepared_transaction,
         signed_transaction=row.signed_transaction,
         signature=row.signature,
         last_valid_block_height=row.last_valid_block_height,
@@ -68,7 +68,7 @@ def _columns(t: EscrowTransaction) -> dict[str, object]:
         "type": t.type.value,
         "amount": Decimal(t.amount),
         "status": t.status.value,
-        "unsigned_transaction": t.unsigned_transaction,
+        "prepared_transaction": t.prepared_transaction,
         "signed_transaction": t.signed_transaction,
         "signature": t.signature,
         "last_valid_block_height": t.last_valid_block_height,
@@ -256,7 +256,7 @@ class SqlEscrowRepository:
                 EscrowTransactionRow.user_id == user_id,
                 EscrowTransactionRow.status.in_(UNSENT),
                 EscrowTransactionRow.signature.is_(None),
-                EscrowTransactionRow.unsigned_transaction == unsigned_transaction,
+                EscrowTransactionRow.prepared_transaction == unsigned_transaction,
             )
             .limit(1)
             .with_for_update()

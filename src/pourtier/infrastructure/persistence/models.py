@@ -177,7 +177,7 @@ class EscrowTransactionRow(Base):
             name="type",
         ),
         CheckConstraint(
-            "unsigned_transaction IS NOT NULL "
+            "prepared_transaction IS NOT NULL "
             "OR type IN ('external_deposit', 'external_withdrawal')",
             name="prepared_unless_external",
         ),
@@ -202,7 +202,7 @@ class EscrowTransactionRow(Base):
     type: Mapped[str] = mapped_column(String(24))
     amount: Mapped[Decimal] = mapped_column(U64)
     status: Mapped[str] = mapped_column(String(16))
-    unsigned_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
+    prepared_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
     signed_transaction: Mapped[bytes | None] = mapped_column(LargeBinary)
     signature: Mapped[str | None] = mapped_column(String(88), unique=True)
     last_valid_block_height: Mapped[int] = mapped_column(BigInteger)
@@ -325,6 +325,6 @@ class IdempotencyKeyRow(Base):
     )
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TZ)

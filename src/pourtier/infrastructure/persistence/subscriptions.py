@@ -329,7 +329,7 @@ class SqlSubscriptionRepository:
 
     async def idempotent_response(
         self, user_id: uuid.UUID, key: str
-    ) -> tuple[str, int, dict[str, Any]] | None:
+    ) -> tuple[str, str, dict[str, Any]] | None:
         row = await self._session.scalar(
             select(IdempotencyKeyRow)
             .where(IdempotencyKeyRow.user_id == user_id, IdempotencyKeyRow.key == key)
@@ -337,14 +337,14 @@ class SqlSubscriptionRepository:
         )
         if row is None:
             return None
-        return row.fingerprint, row.status_code, dict(row.body)
+        return row.fingerprint, row.outcome, dict(row.body)
 
     async def store_idempotent_response(
         self,
         user_id: uuid.UUID,
         key: str,
         fingerprint: str,
-        status: int,
+        outcome: str,
         body: dict[str, Any],
     ) -> None:
         """Insert, or replace the answer stored for this key."""
@@ -352,13 +352,13 @@ class SqlSubscriptionRepository:
             user_id=user_id,
             key=key,
             fingerprint=fingerprint,
-            status_code=status,
+            outcome=outcome,
             body=body,
             created_at=func.now(),
         )
         await self._session.execute(
             statement.on_conflict_do_update(
                 index_elements=["user_id", "key"],
-                set_={"status_code": status, "body": body},
+                set_={"outcome": outcome, "body": body},
             )
         )

@@ -24,10 +24,26 @@ from pourtier.presentation.schemas.subscriptions import (
 public_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 
+STATUS_OF: dict[Outcome, int] = {
+    Outcome.CHANGED: status.HTTP_200_OK,
+    Outcome.CREATED: status.HTTP_201_CREATED,
+    Outcome.PENDING: status.HTTP_202_ACCEPTED,
+    Outcome.PAYMENT_FAILED: status.HTTP_402_PAYMENT_REQUIRED,
+}
+"""The HTTP status of each way a subscribe request ends."""
 SUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": SubscriptionOut, "description": "Upgraded, or downgrade scheduled"},
-    202: {"model": SubscriptionOut, "description": "Charge sent, not final yet"},
-    402: {"model": PaymentFailedOut, "description": "Balance or allowance short"},
+    STATUS_OF[Outcome.CHANGED]: {
+        "model": SubscriptionOut,
+        "description": "Upgraded, or downgrade scheduled",
+    },
+    STATUS_OF[Outcome.PENDING]: {
+        "model": SubscriptionOut,
+        "description": "Charge sent, not final yet",
+    },
+    STATUS_OF[Outcome.PAYMENT_FAILED]: {
+        "model": PaymentFailedOut,
+        "description": "Balance or allowance short",
+    },
     **errors(
         409,
         502,
@@ -56,7 +72,7 @@ async def plans(container: ContainerDep) -> list[PlanOut]:
 
 @router.post(
     "/",
-    status_code=status.HTTP_201_CREATED,
+    status_code=STATUS_OF[Outcome.CREATED],
     response_model=SubscriptionOut,
     responses=SUBSCRIBE_RESPONSES,
 )
@@ -84,7 +100,7 @@ async def subscribe(
     else:
         assert view is not None
         content = view.model_dump(mode="json")
-    return JSONResponse(content, status_code=answer.outcome.value)
+    return JSONResponse(content, status_code=STATUS_OF[answer.outcome])
 
 
 @router.get("/")

@@ -66,10 +66,10 @@ class PreparedOut(BaseModel):
     @classmethod
     def of(cls, prepared: Prepared) -> PreparedOut:
         t = prepared.transaction
-        assert t.unsigned_transaction is not None  # prepared here, so never None
+        assert t.prepared_transaction is not None  # prepared here, so never None
         return cls(
             transaction_id=t.id,
-            transaction=base64.b64encode(t.unsigned_transaction).decode("ascii"),
+            transaction=base64.b64encode(t.prepared_transaction).decode("ascii"),
             escrow_account=prepared.escrow_account,
             expires_at=t.expires_at,
         )
