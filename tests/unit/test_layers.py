@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 from pourtier.application.subscription_answers import Outcome
-from pourtier.presentation.routes.subscriptions import STATUS_OF
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "pourtier"
 WEB = ("fastapi", "starlette", "pourtier.presentation")
@@ -31,6 +30,8 @@ def test_the_core_imports_nothing_of_the_web() -> None:
 
 def test_subscribe_outcomes_are_words_and_each_answer_has_one_status() -> None:
     assert all(not isinstance(outcome.value, int) for outcome in Outcome)
+    from pourtier.presentation.routes.subscriptions import STATUS_OF
+
     answered = set(Outcome) - {Outcome.IN_PROGRESS}  # stored only, never answered
     assert set(STATUS_OF) == answered
     assert len(set(STATUS_OF.values())) == len(STATUS_OF)
