@@ -22,36 +22,43 @@ branch_labels = None
 depends_on = None
 
 
+# Before this revision an answer's outcome was stored as the HTTP status it had.
+OUTCOME_OF_STATUS = {
+    102: "in_progress",
+    200: "changed",
+    201: "created",
+    202: "pending",
+    402: "payment_failed",
+}
+KEYS = sa.table(
+    "idempotency_keys",
+    sa.column("status_code", sa.Integer()),
+    sa.column("outcome", sa.String()),
+)
+
+
+def _rename_prepared(old: str, new: str) -> None:
+    op.alter_column("escrow_transactions", old, new_column_name=new)
+
+
 def upgrade() -> None:
-    op.alter_column(
-        "escrow_transactions",
-        "unsigned_transaction",
-        new_column_name="prepared_transaction",
-    )
+    _rename_prepared("unsigned_transaction", "prepared_transaction")
     op.add_column("idempotency_keys", sa.Column("outcome", sa.String(length=16)))
-    # Before this revision the outcome was stored as the HTTP status answered.
     op.execute(
-        "UPDATE idempotency_keys SET outcome = CASE status_code "
-        "WHEN 102 THEN 'in_progress' WHEN 200 THEN 'changed' "
-        "WHEN 201 THEN 'created' WHEN 202 THEN 'pending' "
-        "WHEN 402 THEN 'payment_failed' END"
+        KEYS.update().values(
+            outcome=sa.case(OUTCOME_OF_STATUS, value=KEYS.c.status_code)
+        )
     )
     op.alter_column("idempotency_keys", "outcome", nullable=False)
     op.drop_column("idempotency_keys", "status_code")
 
 
 def downgrade() -> None:
+    status_of = {outcome: status for status, outcome in OUTCOME_OF_STATUS.items()}
     op.add_column("idempotency_keys", sa.Column("status_code", sa.Integer()))
     op.execute(
-        "UPDATE idempotency_keys SET status_code = CASE outcome "
-        "WHEN 'in_progress' THEN 102 WHEN 'changed' THEN 200 "
-        "WHEN 'created' THEN 201 WHEN 'pending' THEN 202 "
-        "WHEN 'payment_failed' THEN 402 END"
+        KEYS.update().values(status_code=sa.case(status_of, value=KEYS.c.outcome))
     )
     op.alter_column("idempotency_keys", "status_code", nullable=False)
     op.drop_column("idempotency_keys", "outcome")
-    op.alter_column(
-        "escrow_transactions",
-        "prepared_transaction",
-        new_column_name="unsigned_transaction",
-    )
+    _rename_prepared("prepared_transaction", "unsigned_transaction")
