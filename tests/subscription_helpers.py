@@ -27,14 +27,8 @@ from pourtier.infrastructure.solana.escrow_chain import (
 )
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
-from tests.helpers import (
-    TestClock,
-    Wallet,
-    assert_ledger_matches_chain,
-    bearer,
-    create_funded_escrow,
-    create_signed_message,
-)
+from tests.helpers import TestClock, Wallet, bearer
+from tests.support.escrow import assert_ledger_matches_chain, create_funded_escrow
 
 BASIC = 29_990_000
 PRO = 99_990_000
@@ -97,16 +91,6 @@ async def get_subscription(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def login(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
-    """Sign in again: access tokens do not survive a clock moved by days."""
-    response = await client.post(
-        "/api/auth/login", json=await create_signed_message(client, wallet)
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
 
 
 async def treasury_balance(container: Container) -> int:

@@ -19,8 +19,9 @@ import httpx
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from pourtier.presentation.responses import api_routes
-from tests.helpers import bearer, create_funded_escrow, create_user
+from tests.helpers import bearer, create_user
 from tests.subscription_helpers import get_subscription, subscribe
+from tests.support.escrow import create_funded_escrow
 
 # Which of A's resources fills each path parameter.
 RESOURCE_OF_PARAMETER = {

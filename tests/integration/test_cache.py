@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,16 +23,17 @@ from pourtier.di.container import Container
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.cache.invalidation import listen_dsn
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, JWT_SECRET
+from tests.conftest import AUTH_URI
 from tests.helpers import (
     Wallet,
     active_document_ids,
     bearer,
-    create_funded_escrow,
     create_signed_message,
     create_user,
 )
 from tests.subscription_helpers import lossy_subscriptions, subscribe
+from tests.support.escrow import create_funded_escrow
+from tests.support.processes import process_env
 
 _SCRIPT = Path(sys.executable).with_name("pourtier")
 CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pourtier.cli"]
@@ -105,26 +105,6 @@ async def run(*command: str, env: dict[str, str] | None = None) -> str:
     text = output.decode("utf-8", "replace")
     assert process.returncode == 0, text
     return text
-
-
-def cli_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    """The CLI as an operator runs it: no Redis, its own data directory."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "POURTIER_", "JWT_", "REDIS_", "CACHE_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "ENV": "test",
-            "JWT_SECRET_KEY": JWT_SECRET,
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(data_dir),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
 
 
 async def admin_sql(database_url: str, sql: str, *params: str) -> None:
@@ -331,7 +311,7 @@ async def test_a_document_published_by_the_cli_is_honoured_at_once(
         "--title",
         "Risk Disclosure v3",
         str(path),
-        env=cli_env(database_url, tmp_path / "cli"),
+        env=process_env(database_url, tmp_path / "cli"),
     )
     assert "published risk_disclosure 3.0" in output
 

@@ -37,8 +37,8 @@ from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
 from pourtier.infrastructure.solana.token_accounts import TOKEN_ACCOUNT_SIZE
-from tests.helpers import send_lamports
 from tests.integration.conftest import Adapter, rpc_chain
+from tests.support.escrow import send_lamports
 from tests.support.rpc_server import RpcTestServer
 
 USDC = 1_000_000

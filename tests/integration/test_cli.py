@@ -7,8 +7,6 @@ its own connection pool, and must see what the CLI did on its next request.
 from __future__ import annotations
 
 import asyncio
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +17,13 @@ from sqlalchemy import text
 from pourtier.di.container import Container
 from pourtier.domain.legal import DocumentType, content_hash
 from pourtier.infrastructure.persistence import migrate
-from tests.conftest import JWT_SECRET
 from tests.helpers import active_document_ids, bearer, create_user
-from tests.support.servers import COMMAND
-
-
-@dataclass
-class Result:
-    returncode: int
-    output: str
+from tests.support.processes import Result, process_env, run_cli
 
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "POURTIER_", "JWT_", "REDIS_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "ENV": "test",
-            "JWT_SECRET_KEY": JWT_SECRET,
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(tmp_path / "data"),
-            "LOG_LEVEL": "WARNING",
-            "COLUMNS": "200",
-        }
-    )
-    return env
-
-
-async def run_cli(env: dict[str, str], *args: str) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        *COMMAND,
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode("utf-8", "replace"))
+    return process_env(database_url, tmp_path / "data", COLUMNS="200")
 
 
 def assert_clean_failure(result: Result) -> None:

@@ -22,15 +22,13 @@ from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import (
-    TestClock,
-    Wallet,
+from tests.helpers import TestClock, Wallet, bearer, create_user
+from tests.support.escrow import (
     assert_ledger_matches_chain,
-    bearer,
     create_funded_escrow,
-    create_user,
     escrow_round_trip,
-    fund_wallet,
+    funded_user,
+    initialize_escrow,
     sign_transaction,
 )
 
@@ -100,16 +98,11 @@ async def test_initialize_prepares_one_unsigned_transaction_paid_by_the_wallet(
 async def test_initialized_escrow_shows_the_default_allowance_and_no_funds(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
+    wallet, tokens = await funded_user(client, "5")
     before = await balance(client, tokens)
     assert before["is_initialized"] is False
     assert before["balance"] == "0.000000"
-    await fund_wallet(client, wallet, "5")
-    done = await escrow_round_trip(
-        client, container, tokens, wallet, "/api/escrow/initialize", {}
-    )
-    assert done["status"] == "confirmed"
+    done = await initialize_escrow(client, container, tokens, wallet)
     assert done["type"] == "initialize"
     assert done["signature"]
     assert done["confirmed_at"] is not None
@@ -126,16 +119,8 @@ async def test_initialized_escrow_shows_the_default_allowance_and_no_funds(
 async def test_initialize_with_a_chosen_allowance_and_twice_is_a_conflict(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "1")
-    await escrow_round_trip(
-        client,
-        container,
-        tokens,
-        wallet,
-        "/api/escrow/initialize",
-        {"allowance": "50.5"},
+    _, tokens = await create_funded_escrow(
+        client, container, deposit=None, faucet="1", allowance="50.5"
     )
     assert (await balance(client, tokens))["allowance_remaining"] == "50.500000"
     again = await prepare(client, tokens, "initialize")
@@ -146,9 +131,7 @@ async def test_initialize_with_a_chosen_allowance_and_twice_is_a_conflict(
 async def test_deposit_and_withdraw_before_initialize_are_refused_clearly(
     client: httpx.AsyncClient,
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "10")
+    _, tokens = await funded_user(client, "10")
     for path in ("deposit", "withdraw"):
         response = await prepare(client, tokens, path, amount="1")
         assert response.status_code == 409
@@ -480,9 +463,7 @@ async def test_two_identical_prepared_transactions_land_once(
 async def test_a_second_initialize_while_one_is_in_flight_is_a_conflict(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "1")
+    wallet, tokens = await funded_user(client, "1")
     first = (await prepare(client, tokens, "initialize")).json()
     await container.escrow.accept_signed(
         uuid.UUID(tokens["user"]["id"]),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,35 +24,14 @@ from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.presentation.app import create_app
-from tests.conftest import AUTH_URI, JWT_SECRET, build_test_container, make_settings
-from tests.helpers import (
-    TestClock,
-    Wallet,
+from tests.conftest import AUTH_URI, build_test_container, make_settings
+from tests.helpers import TestClock, bearer, create_user
+from tests.support.escrow import (
     assert_ledger_matches_chain,
-    bearer,
     create_funded_escrow,
-    create_user,
-    sign_transaction,
+    prepare_signed,
 )
-from tests.integration.test_cli import run_cli
-
-
-async def prepare_signed(
-    client: httpx.AsyncClient,
-    tokens: dict[str, Any],
-    wallet: Wallet,
-    path: str,
-    amount: str,
-) -> dict[str, str]:
-    """A prepared transaction and the wallet's signed copy: a submit body."""
-    response = await client.post(
-        f"/api/escrow/{path}", json={"amount": amount}, headers=bearer(tokens)
-    )
-    assert response.status_code == 200, response.text
-    return {
-        "transaction_id": response.json()["transaction_id"],
-        "signed_transaction": sign_transaction(wallet, response.json()["transaction"]),
-    }
+from tests.support.processes import free_port, process_env, run_cli
 
 
 async def accept_unsent(
@@ -97,7 +74,9 @@ async def test_twenty_concurrent_submits_of_one_deposit_credit_it_once(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
-    body = await prepare_signed(client, tokens, wallet, "deposit", "25")
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "25"}
+    )
     responses = await asyncio.gather(
         *(
             client.post("/api/escrow/submit", json=body, headers=bearer(tokens))
@@ -123,7 +102,9 @@ async def test_two_followers_at_once_settle_each_transaction_once(
     wallets = [wallet for wallet, _ in users]
     for wallet, tokens in users:
         for amount in ("1", "2"):
-            body = await prepare_signed(client, tokens, wallet, "deposit", amount)
+            body = await prepare_signed(
+                client, tokens, wallet, "/api/escrow/deposit", {"amount": amount}
+            )
             await accept_unsent(container, tokens, body)
             pending.append(body["transaction_id"])
 
@@ -152,9 +133,13 @@ async def test_a_new_process_finishes_a_submission_whose_sender_crashed(
     clock: TestClock,
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit="10")
-    unsent = await prepare_signed(client, tokens, wallet, "deposit", "4")
+    unsent = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "4"}
+    )
     await accept_unsent(container, tokens, unsent)  # crash before sending
-    sent = await prepare_signed(client, tokens, wallet, "withdraw", "3")
+    sent = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/withdraw", {"amount": "3"}
+    )
     response = await client.post(
         "/api/escrow/submit", json=sent, headers=bearer(tokens)
     )
@@ -178,8 +163,12 @@ async def test_a_transaction_that_fails_on_chain_is_failed_and_moves_nothing(
     wallet, tokens = await create_funded_escrow(
         client, container, deposit=None, faucet="10"
     )
-    first = await prepare_signed(client, tokens, wallet, "deposit", "10")
-    second = await prepare_signed(client, tokens, wallet, "deposit", "9.5")
+    first = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "10"}
+    )
+    second = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "9.5"}
+    )
     for body in (first, second):
         response = await client.post(
             "/api/escrow/submit", json=body, headers=bearer(tokens)
@@ -200,9 +189,13 @@ async def test_a_transaction_that_never_lands_expires_by_block_height(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit="5")
-    unsent = await prepare_signed(client, tokens, wallet, "withdraw", "2")
+    unsent = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/withdraw", {"amount": "2"}
+    )
     await accept_unsent(container, tokens, unsent)
-    late = await prepare_signed(client, tokens, wallet, "deposit", "1")
+    late = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "1"}
+    )
     assert container.local_chain is not None
     container.local_chain.node.advance_blocks(BLOCKHASH_VALIDITY + 1)
 
@@ -233,7 +226,9 @@ async def test_settlement_hooks_run_once_in_the_settling_unit_of_work(
         balance = await uow.escrow.ledger_balance(transaction.user_id)
         seen.append((transaction.type.value, transaction.status, balance))
 
-    body = await prepare_signed(client, tokens, wallet, "deposit", "8")
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "8"}
+    )
     await client.post("/api/escrow/submit", json=body, headers=bearer(tokens))
     container.escrow.settlement_hooks.append(hook)
     try:
@@ -248,8 +243,12 @@ async def test_a_failing_hook_rolls_its_settlement_back_and_spares_the_rest(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
-    bad = await prepare_signed(client, tokens, wallet, "deposit", "3")
-    good = await prepare_signed(client, tokens, wallet, "deposit", "4")
+    bad = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "3"}
+    )
+    good = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "4"}
+    )
     for body in (bad, good):
         await client.post("/api/escrow/submit", json=body, headers=bearer(tokens))
 
@@ -278,7 +277,9 @@ async def test_the_api_runs_the_follower_in_the_background(
     clock: TestClock,
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
-    body = await prepare_signed(client, tokens, wallet, "deposit", "6")
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "6"}
+    )
     await accept_unsent(container, tokens, body)
     serving = build_test_container(make_settings(database_url, data_dir), clock=clock)
     quiet = build_test_container(
@@ -300,13 +301,6 @@ async def test_the_api_runs_the_follower_in_the_background(
         await quiet.stop()
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def test_a_chain_outage_fails_only_escrow_and_loses_nothing(
     client: httpx.AsyncClient,
     container: Container,
@@ -315,13 +309,15 @@ async def test_a_chain_outage_fails_only_escrow_and_loses_nothing(
     clock: TestClock,
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
-    body = await prepare_signed(client, tokens, wallet, "deposit", "9")
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "9"}
+    )
     local = container.local_chain
     assert local is not None
     settings = make_settings(
         database_url,
         tmp_path,
-        SOLANA_RPC_URL=f"http://127.0.0.1:{unused_port()}",
+        SOLANA_RPC_URL=f"http://127.0.0.1:{free_port()}",
         USDC_MINT=str(local.mint),
         TREASURY_TOKEN_ACCOUNT=str(local.treasury),
         FEE_AUTHORITY_KEYPAIR=str(local.keys["fee_authority"]),
@@ -370,23 +366,11 @@ async def test_pourtier_worker_runs_the_follower_as_its_own_process(
     client: httpx.AsyncClient, container: Container, database_url: str, data_dir: Path
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
-    body = await prepare_signed(client, tokens, wallet, "deposit", "2.5")
-    await accept_unsent(container, tokens, body)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "POURTIER_", "JWT_", "REDIS_", "SOLANA_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "ENV": "test",
-            "JWT_SECRET_KEY": JWT_SECRET,
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(data_dir),
-            "LOG_LEVEL": "WARNING",
-        }
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "2.5"}
     )
+    await accept_unsent(container, tokens, body)
+    env = process_env(database_url, data_dir)
     result = await run_cli(env, "worker", "--once")
     assert result.returncode == 0, result.output
     assert "one pass done" in result.output

@@ -19,17 +19,17 @@ from solders.signature import Signature
 from pourtier.di.container import Container
 from pourtier.domain.escrow import Commitment, SignatureState
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
-from tests.helpers import (
-    Wallet,
-    assert_ledger_matches_chain,
-    bearer,
-    create_user,
-    escrow_round_trip,
-    fund_wallet,
-    send_lamports,
-    sign_transaction,
-)
+from tests.helpers import Wallet, bearer
 from tests.subscription_helpers import BASIC, check_books, local, subscribe
+from tests.support.escrow import (
+    assert_ledger_matches_chain,
+    create_funded_escrow,
+    escrow_round_trip,
+    funded_user,
+    prepare_signed,
+    send_lamports,
+    submit_signed,
+)
 
 SOL = 1_000_000_000
 
@@ -71,38 +71,20 @@ async def test_an_escrow_address_funded_by_a_stranger_first_still_initializes(
 ) -> None:
     wallet = Wallet()
     await stranger_funds_escrow_of(container, wallet)  # before they even register
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "500")
-
-    initialized = await escrow_round_trip(
-        client, container, tokens, wallet, "/api/escrow/initialize", {}
+    _, tokens = await create_funded_escrow(
+        client, container, deposit=None, wallet=wallet, faucet="500"
     )
-    assert initialized["status"] == "confirmed", initialized
     await deposit_and_subscribe(client, container, tokens, wallet)
 
 
 async def test_lamports_sent_between_prepare_and_submit_do_not_break_initialize(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "500")
-    prepared = await client.post(
-        "/api/escrow/initialize", json={}, headers=bearer(tokens)
-    )
-    assert prepared.status_code == 200, prepared.text
+    wallet, tokens = await funded_user(client, "500")
+    signed = await prepare_signed(client, tokens, wallet, "/api/escrow/initialize", {})
     await stranger_funds_escrow_of(container, wallet)
 
-    submitted = await client.post(
-        "/api/escrow/submit",
-        json={
-            "transaction_id": prepared.json()["transaction_id"],
-            "signed_transaction": sign_transaction(
-                wallet, prepared.json()["transaction"]
-            ),
-        },
-        headers=bearer(tokens),
-    )
+    submitted = await submit_signed(client, tokens, signed)
     assert submitted.status_code == 202, submitted.text
     await container.escrow.follower.run_once()
     balance = await client.get("/api/escrow/balance", headers=bearer(tokens))

@@ -34,14 +34,7 @@ from pourtier.infrastructure.solana.escrow_chain import (
     SolanaEscrowChain,
     escrow_address,
 )
-from tests.helpers import (
-    TestClock,
-    Wallet,
-    assert_ledger_matches_chain,
-    bearer,
-    create_funded_escrow,
-    sign_transaction,
-)
+from tests.helpers import TestClock, Wallet, bearer, login
 from tests.subscription_helpers import (
     BASIC,
     chain_copy,
@@ -49,9 +42,15 @@ from tests.subscription_helpers import (
     fresh_workers,
     get_subscription,
     local,
-    login,
     rows,
     subscribe,
+)
+from tests.support.escrow import (
+    assert_ledger_matches_chain,
+    create_funded_escrow,
+    prepare_signed,
+    sign_transaction,
+    submit_signed,
 )
 
 USDC = 1_000_000
@@ -223,19 +222,10 @@ async def test_the_services_own_transaction_seen_before_it_settles_is_not_extern
     client: httpx.AsyncClient, container: Container, clock: TestClock
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit="5")
-    prepared = await client.post(
-        "/api/escrow/withdraw", json={"amount": "2"}, headers=bearer(tokens)
+    signed = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/withdraw", {"amount": "2"}
     )
-    submitted = await client.post(
-        "/api/escrow/submit",
-        json={
-            "transaction_id": prepared.json()["transaction_id"],
-            "signed_transaction": sign_transaction(
-                wallet, prepared.json()["transaction"]
-            ),
-        },
-        headers=bearer(tokens),
-    )
+    submitted = await submit_signed(client, tokens, signed)
     assert submitted.status_code == 202, submitted.text
     lagging, _ = fresh_workers(container, clock, chain_copy(container, SlowToFinalize))
     clock.offset += WATCH_WAIT
@@ -243,7 +233,7 @@ async def test_the_services_own_transaction_seen_before_it_settles_is_not_extern
     (status,) = await rows(
         container,
         "SELECT status FROM escrow_transactions WHERE id = :id",
-        id=uuid.UUID(prepared.json()["transaction_id"]),
+        id=uuid.UUID(signed["transaction_id"]),
     )
     assert status == ("pending",)
 

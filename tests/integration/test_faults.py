@@ -15,10 +15,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -42,7 +39,6 @@ from pourtier.presentation.app import create_app
 from tests.conftest import (
     AUTH_DOMAIN,
     AUTH_URI,
-    JWT_SECRET,
     TEST_RATE_LIMIT,
     make_settings,
 )
@@ -52,14 +48,11 @@ from tests.helpers import (
     bearer,
     create_signed_message,
     create_user,
-    ledger_balance,
-    prepare_and_submit,
 )
 from tests.subscription_helpers import subscribe
+from tests.support.escrow import ledger_balance, prepare_and_submit
+from tests.support.processes import COMMAND, free_port, process_env
 from tests.support.rpc_server import RpcTestServer
-
-_SCRIPT = Path(sys.executable).with_name("pourtier")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pourtier.cli"]
 
 
 def plain_dsn(database_url: str) -> str:
@@ -310,29 +303,11 @@ def chain_settings(server: RpcTestServer) -> dict[str, str]:
     }
 
 
-def process_env(
+def node_env(
     database_url: str, data_dir: Path, server: RpcTestServer, **extra: str
 ) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(
-            ("DATABASE_", "POURTIER_", "JWT_", "REDIS_", "SOLANA_", "RATE_LIMIT_")
-        )
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "ENV": "test",
-            "JWT_SECRET_KEY": JWT_SECRET,
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(data_dir),
-            "LOG_LEVEL": "WARNING",
-            **chain_settings(server),
-            **extra,
-        }
-    )
-    return env
+    """A `pourtier` process's environment on the shared node."""
+    return process_env(database_url, data_dir, **chain_settings(server), **extra)
 
 
 @pytest.fixture
@@ -441,7 +416,7 @@ async def test_killed_workers_leave_the_ledger_equal_to_the_chain(
     tmp_path: Path,
     processes: Processes,
 ) -> None:
-    env = process_env(database_url, tmp_path / "worker", rpc_server)
+    env = node_env(database_url, tmp_path / "worker", rpc_server)
     async with api_client(rpc_container) as client:
         users: list[tuple[Wallet, dict[str, Any]]] = []
         for _ in range(3):
@@ -585,13 +560,6 @@ async def assert_books(container: Container, chain: Container, wallet: Wallet) -
 # --- graceful shutdown ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def refused(url: str) -> bool:
     """Whether a new connection to the server is refused."""
     try:
@@ -610,7 +578,7 @@ async def test_sigterm_finishes_requests_in_flight_and_refuses_new_ones(
     processes: Processes,
 ) -> None:
     port = free_port()
-    env = process_env(
+    env = node_env(
         database_url,
         tmp_path / "serve",
         rpc_server,

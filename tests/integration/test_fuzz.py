@@ -46,8 +46,9 @@ from schemathesis.core.result import Ok
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI
-from tests.helpers import Wallet, bearer, create_funded_escrow
-from tests.subscription_helpers import login, subscribe
+from tests.helpers import Wallet, bearer, login
+from tests.subscription_helpers import subscribe
+from tests.support.escrow import create_funded_escrow
 
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 Case = schemathesis.Case[Any]

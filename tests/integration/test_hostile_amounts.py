@@ -20,13 +20,8 @@ from sqlalchemy import text
 from pourtier.di.container import Container
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.money import U64_MAX, parse_usdc
-from tests.helpers import (
-    Wallet,
-    bearer,
-    create_funded_escrow,
-    create_user,
-    fund_wallet,
-)
+from tests.helpers import Wallet, bearer
+from tests.support.escrow import create_funded_escrow, fund_wallet, funded_user
 
 HOSTILE = [
     # exponent notation
@@ -106,9 +101,7 @@ async def funded_escrow(
 async def fresh_user(
     client: httpx.AsyncClient, container: Container
 ) -> tuple[Wallet, dict[str, Any]]:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "10")
+    wallet, tokens = await funded_user(client, "10")
     return wallet, tokens
 
 

@@ -28,7 +28,8 @@ from pourtier.di.container import Container
 from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.local_chain import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
-from tests.helpers import Wallet, bearer, create_user, prepare_and_submit
+from tests.helpers import bearer
+from tests.support.escrow import create_funded_escrow
 from tests.support.servers import (
     server_env,
     start_serve,
@@ -263,18 +264,9 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         limits = httpx.Limits(max_keepalive_connections=0)
         base = str(server.client.base_url)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=20) as c:
-            wallet = Wallet()
-            tokens = await create_user(c, wallet)
-            funded = await c.post(
-                "/api/dev/faucet",
-                json={"wallet_address": wallet.address, "amount": "80"},
-            )
-            assert funded.status_code == 200, funded.text
-            for path, body in (
-                ("/api/escrow/initialize", {}),
-                ("/api/escrow/deposit", {"amount": "50"}),
-            ):
-                await round_trip(c, tokens, wallet, path, body)
+            # Prepared through one connection, submitted through another,
+            # confirmed by the follower in either worker.
+            _, tokens = await create_funded_escrow(c, None, deposit="50", faucet="80")
             balances = [
                 (await c.get("/api/escrow/balance", headers=bearer(tokens))).json()
                 for _ in range(30)
@@ -290,24 +282,3 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
         await stop_server(server)
     assert "started the local chain" in server.log.read_text()
     assert stops(tmp_path / "chain")  # its only user, serve, has gone
-
-
-async def round_trip(
-    client: httpx.AsyncClient,
-    tokens: dict[str, Any],
-    wallet: Wallet,
-    path: str,
-    body: dict[str, Any],
-) -> None:
-    """Prepare through one connection, submit through another, then wait
-    until the follower (in either worker) confirms it."""
-    transaction_id = await prepare_and_submit(client, tokens, wallet, path, body)
-    for _ in range(200):
-        found = await client.get(
-            f"/api/escrow/transactions/{transaction_id}", headers=bearer(tokens)
-        )
-        if found.json()["status"] == "confirmed":
-            return
-        assert found.json()["status"] == "pending", found.text
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} was not confirmed")

@@ -23,9 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pourtier.di.container import Container
 from tests.helpers import Wallet, create_user
+from tests.support.processes import free_port
 from tests.support.servers import (
     Server,
-    free_port,
     server_env,
     start_serve,
     stop_server,

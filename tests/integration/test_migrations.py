@@ -42,6 +42,25 @@ async def table_names(engine: AsyncEngine) -> set[str]:
     return set(names)
 
 
+async def rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
+    async with engine.connect() as connection:
+        return [tuple(row) for row in await connection.execute(text(sql))]
+
+
+async def column_names(engine: AsyncEngine, table: str) -> set[str]:
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(lambda c: inspect(c).get_columns(table))
+    return {column["name"] for column in columns}
+
+
+async def upgrade_and_insert(engine: AsyncEngine, revision: str, sql: str) -> None:
+    """The schema at `revision`, holding the rows a later migration must carry."""
+    await migrate.upgrade(engine, revision)
+    async with engine.begin() as connection:
+        for statement in sql.split(";"):
+            await connection.execute(text(statement))
+
+
 def _downgrade(connection: Connection, revision: str = "base") -> None:
     config = migrate.alembic_config()
     config.attributes["connection"] = connection
@@ -149,10 +168,7 @@ async def test_0004_records_each_charges_plan_and_goes_back_down(
     built = build_test_container(make_settings(fresh_database_url, tmp_path))
     engine = built.engine
     try:
-        await migrate.upgrade(engine, "0003")
-        async with engine.begin() as connection:
-            for statement in CHARGES_BEFORE_0004.split(";"):
-                await connection.execute(text(statement))
+        await upgrade_and_insert(engine, "0003", CHARGES_BEFORE_0004)
         await migrate.upgrade(engine, "0004")
         async with engine.connect() as connection:
             found = (
@@ -181,11 +197,7 @@ async def test_0004_records_each_charges_plan_and_goes_back_down(
         async with engine.begin() as connection:
             await connection.run_sync(_downgrade, "0003")
         assert await migrate.current_revision(engine) == "0003"
-        async with engine.connect() as connection:
-            columns = await connection.run_sync(
-                lambda c: inspect(c).get_columns("subscription_charges")
-            )
-        assert "plan" not in {column["name"] for column in columns}
+        assert "plan" not in await column_names(engine, "subscription_charges")
         await migrate.upgrade(engine)
         assert await schema_differences(engine) == []
     finally:
@@ -212,12 +224,6 @@ WITHOUT_PREPARED = (
 )
 
 
-async def column_names(engine: AsyncEngine, table: str) -> set[str]:
-    async with engine.connect() as connection:
-        columns = await connection.run_sync(lambda c: inspect(c).get_columns(table))
-    return {column["name"] for column in columns}
-
-
 async def test_0006_renames_the_prepared_bytes_and_stores_outcomes_not_statuses(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
@@ -226,22 +232,14 @@ async def test_0006_renames_the_prepared_bytes_and_stores_outcomes_not_statuses(
     built = build_test_container(make_settings(fresh_database_url, tmp_path))
     engine = built.engine
     try:
-        await migrate.upgrade(engine, "0005")
-        async with engine.begin() as connection:
-            for statement in ROWS_BEFORE_0006.split(";"):
-                await connection.execute(text(statement))
+        await upgrade_and_insert(engine, "0005", ROWS_BEFORE_0006)
         await migrate.upgrade(engine, "0006")
-        async with engine.connect() as connection:
-            prepared = await connection.scalar(
-                text("SELECT prepared_transaction FROM escrow_transactions")
-            )
-            outcomes = (
-                await connection.execute(
-                    text("SELECT key, outcome FROM idempotency_keys ORDER BY key")
-                )
-            ).all()
-        assert prepared == b"\x01\x02"
-        assert [tuple(row) for row in outcomes] == [
+        assert await rows(
+            engine, "SELECT prepared_transaction FROM escrow_transactions"
+        ) == [(b"\x01\x02",)]
+        assert await rows(
+            engine, "SELECT key, outcome FROM idempotency_keys ORDER BY key"
+        ) == [
             ("a", "created"),
             ("b", "changed"),
             ("c", "payment_failed"),
@@ -254,17 +252,12 @@ async def test_0006_renames_the_prepared_bytes_and_stores_outcomes_not_statuses(
 
         async with engine.begin() as connection:
             await connection.run_sync(_downgrade, "0005")
-        async with engine.connect() as connection:
-            unsigned = await connection.scalar(
-                text("SELECT unsigned_transaction FROM escrow_transactions")
-            )
-            statuses = (
-                await connection.execute(
-                    text("SELECT key, status_code FROM idempotency_keys ORDER BY key")
-                )
-            ).all()
-        assert unsigned == b"\x01\x02"
-        assert [tuple(row) for row in statuses] == [
+        assert await rows(
+            engine, "SELECT unsigned_transaction FROM escrow_transactions"
+        ) == [(b"\x01\x02",)]
+        assert await rows(
+            engine, "SELECT key, status_code FROM idempotency_keys ORDER BY key"
+        ) == [
             ("a", 201),
             ("b", 200),
             ("c", 402),

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from pourtier.di.container import Container
 from pourtier.infrastructure.persistence.models import Base
-from tests.helpers import Wallet, bearer, create_signed_message, create_user
+from tests.helpers import Wallet, bearer, create_user, login
 
 if TYPE_CHECKING:
     from tests.helpers import TestClock
@@ -36,15 +36,6 @@ REFRESH_LIFETIME = timedelta(days=30)
 
 def sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-async def login(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
-    response = await client.post(
-        "/api/auth/login", json=await create_signed_message(client, wallet)
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
 
 
 async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:

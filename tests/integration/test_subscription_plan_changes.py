@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from pourtier.di.container import Container
-from tests.helpers import TestClock, bearer
+from tests.helpers import TestClock, bearer, login
 from tests.subscription_helpers import (
     BASIC,
     PRO,
@@ -29,7 +29,6 @@ from tests.subscription_helpers import (
     escrow_balance,
     fresh_workers,
     get_subscription,
-    login,
     move_to,
     subscribe,
     subscribed,

@@ -22,13 +22,7 @@ from pourtier.di.container import Container
 from pourtier.domain.money import format_usdc
 from pourtier.domain.subscriptions import ChargeKind, PlanName, SubscriptionCharge
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
-from tests.helpers import (
-    TestClock,
-    assert_ledger_matches_chain,
-    bearer,
-    create_funded_escrow,
-    escrow_round_trip,
-)
+from tests.helpers import TestClock, bearer, login
 from tests.subscription_helpers import (
     BASIC,
     DAY,
@@ -44,13 +38,17 @@ from tests.subscription_helpers import (
     escrow_balance,
     fresh_workers,
     get_subscription,
-    login,
     move_to,
     rows,
     subscribe,
     subscribed,
     treasury_balance,
     user_id,
+)
+from tests.support.escrow import (
+    assert_ledger_matches_chain,
+    create_funded_escrow,
+    escrow_round_trip,
 )
 
 HOUR = timedelta(hours=1)

@@ -23,15 +23,7 @@ from pourtier.domain.legal import DocumentType
 from pourtier.domain.subscriptions import PlanName, default_plans, prorated_upgrade
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import (
-    TestClock,
-    Wallet,
-    bearer,
-    create_funded_escrow,
-    create_user,
-    escrow_round_trip,
-    fund_wallet,
-)
+from tests.helpers import TestClock, bearer, create_user, login
 from tests.subscription_helpers import (
     BASIC,
     DAY,
@@ -42,13 +34,13 @@ from tests.subscription_helpers import (
     check_books,
     escrow_balance,
     get_subscription,
-    login,
     lossy_subscriptions,
     revoke_delegate,
     rows,
     subscribe,
     treasury_balance,
 )
+from tests.support.escrow import create_funded_escrow
 
 PLANS = default_plans(BASIC, PRO)
 FIELDS = {
@@ -231,14 +223,8 @@ async def test_402_when_the_balance_is_short_and_nothing_is_charged(
 async def test_402_when_the_allowance_is_short(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    wallet = Wallet()
-    tokens = await create_user(client, wallet)
-    await fund_wallet(client, wallet, "500")
-    await escrow_round_trip(
-        client, container, tokens, wallet, "/api/escrow/initialize", {"allowance": "50"}
-    )
-    await escrow_round_trip(
-        client, container, tokens, wallet, "/api/escrow/deposit", {"amount": "300"}
+    _, tokens = await create_funded_escrow(
+        client, container, deposit="300", faucet="500", allowance="50"
     )
     assert (await subscribe(client, tokens, "basic")).status_code == 201
     response = await subscribe(client, tokens, "pro")  # upgrade: ~70 > 20 left

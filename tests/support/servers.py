@@ -4,8 +4,6 @@ database, with a client, a log file, readiness and a clean stop."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,18 +11,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import AUTH_DOMAIN, AUTH_URI, JWT_SECRET
+from tests.conftest import AUTH_DOMAIN, AUTH_URI
+from tests.support.processes import COMMAND, free_port, process_env
 
 START_TIMEOUT_SECONDS = 30.0
-_SCRIPT = Path(sys.executable).with_name("pourtier")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pourtier.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -49,28 +39,15 @@ class Server:
 def server_env(
     database_url: str, data_dir: Path, redis_url: str | None
 ) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(
-            ("DATABASE_", "POURTIER_", "JWT_", "REDIS_", "CACHE_", "RATE_LIMIT_")
-        )
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "ENV": "test",
-            "JWT_SECRET_KEY": JWT_SECRET,
-            "AUTH_DOMAIN": AUTH_DOMAIN,
-            "AUTH_URI": AUTH_URI,
-            "SOLANA_CLUSTER": "devnet",
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "POURTIER_DATA_DIR": str(data_dir),  # its local chain: see `chain`
-            "LOCALNET_PORT": "0",
-            "RUN_WORKERS": "false",
-            "RATE_LIMIT_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
-        }
+    env = process_env(
+        database_url,
+        data_dir,  # its local chain: see `chain`
+        AUTH_DOMAIN=AUTH_DOMAIN,
+        AUTH_URI=AUTH_URI,
+        SOLANA_CLUSTER="devnet",
+        LOCALNET_PORT="0",
+        RUN_WORKERS="false",
+        RATE_LIMIT_ENABLED="false",
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
