@@ -411,6 +411,7 @@ def bare(workers: int, logs: Path) -> Server:
     # What `pourtier serve` passes to uvicorn.run (see cli.py).
     command += ["--loop", "uvloop", "--http", "httptools", "--no-proxy-headers"]
     command += ["--no-access-log", "--log-level", "warning"]
+    command += ["--timeout-worker-healthcheck", "30"]
     return Server(
         f"bare FastAPI (workers={workers})",
         command,

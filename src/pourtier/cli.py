@@ -124,6 +124,10 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         log_config=None,
         timeout_graceful_shutdown=30,
+        # uvicorn kills a worker that has not answered its supervisor within
+        # 5 s: on a loaded machine a starting worker (imports, pools, cache
+        # listener) can take longer, and was killed and restarted in a loop.
+        timeout_worker_healthcheck=30,
     )
 
 
