@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -33,13 +33,19 @@ async def current_auth(request: Request) -> Authenticated:
     """The signed-in caller, from `Authorization: Bearer <access token>`.
 
     The header is read here rather than through FastAPI's `HTTPBearer`, one
-    dependency less per request; openapi_auth.py declares the scheme.
+    dependency less per request; openapi_auth.py declares the scheme. Once
+    per request: the hot routes call it themselves, after a guard may have.
     """
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: Authenticated | None = state.get("auth")
+    if known is not None:
+        return known
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationFailed("token", "missing bearer access token")
     auth = await container_of(request).auth.authenticate(token)
-    request.scope.setdefault("state", {})["user"] = auth.user  # for the access log
+    state["auth"] = auth
+    state["user"] = auth.user  # for the access log
     return auth
 
 

@@ -4,7 +4,8 @@
 on FastAPI's `HTTPBearer`, which would add a dependency to resolve (twice,
 with the router's guard) on every authenticated request. The schema still
 declares the scheme, on exactly the operations behind `current_auth`, as
-`HTTPBearer` would have.
+`HTTPBearer` would have; the routes that call it themselves instead of
+depending on it are mounted with `BEARER_SECURITY` (app.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pourtier.presentation.deps import current_auth
 from pourtier.presentation.responses import api_routes
 
 SCHEME_NAME = "HTTPBearer"
+BEARER_SECURITY: dict[str, Any] = {"security": [{SCHEME_NAME: []}]}
 SCHEME = {
     "type": "http",
     "description": "Access token from sign-in",

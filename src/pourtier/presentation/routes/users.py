@@ -1,13 +1,19 @@
-"""Profiles. Mounted behind authentication (see app.py)."""
+"""Profiles. Mounted behind authentication (see app.py); `GET /me` is
+mounted on the app itself, first, being the most-read route."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from pourtier.application.users import Profile
-from pourtier.presentation.deps import ContainerDep, CurrentAuth
+from pourtier.presentation.deps import (
+    ContainerDep,
+    CurrentAuth,
+    container_of,
+    current_auth,
+)
 from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
@@ -21,9 +27,11 @@ def _profile(profile: Profile) -> ProfileOut:
     )
 
 
-@router.get("/me")
-async def me(auth: CurrentAuth, container: ContainerDep) -> ProfileOut:
-    return _profile(await container.users.profile(auth.user.id))
+async def me(request: Request) -> ProfileOut:
+    """`GET /api/users/me`. Authenticates by a plain call, not a dependency:
+    nothing for FastAPI to resolve (see app.py)."""
+    auth = await current_auth(request)
+    return _profile(await container_of(request).users.profile(auth.user.id))
 
 
 @router.patch("/me")
