@@ -14,7 +14,7 @@ from pourtier.infrastructure.monitoring.logging import configure_logging
 from pourtier.presentation.body_limit import BodyLimitMiddleware
 from pourtier.presentation.errors import install_error_handlers
 from pourtier.presentation.middleware import CorsPolicy, RequestContextMiddleware
-from pourtier.presentation.openapi_auth import BEARER_SECURITY, declare_bearer_auth
+from pourtier.presentation.openapi_auth import declare_bearer_auth
 from pourtier.presentation.rate_limit import (
     EXPOSED_HEADERS,
     RateLimitHeadersMiddleware,
@@ -62,7 +62,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     # The two most-read routes sit on the app itself rather than in their
     # routers (an included router is one more level to match through), and
     # call their gate themselves rather than have FastAPI resolve it: only the
-    # limits, when on, are dependencies. The scheme is declared here for them.
+    # limits, when on, are dependencies.
     # (`/check` must precede the router's `/{subscription_id}`: it does.)
     for path, endpoint, tag in (
         ("/api/users/me", users.me, "users"),
@@ -74,7 +74,6 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
             methods=["GET"],
             tags=[tag],
             dependencies=guards.limits,
-            openapi_extra=BEARER_SECURITY,
         )
     app.include_router(users.router, dependencies=guards.authenticated)
     app.include_router(subscriptions.public_router, dependencies=guards.public)

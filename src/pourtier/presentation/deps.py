@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -59,6 +60,20 @@ async def require_compliance(request: Request, auth: CurrentAuth) -> Authenticat
 
 
 CompliantAuth = Annotated[Authenticated, Depends(require_compliance)]
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def gated_by(*gates: Callable[..., Any]) -> Callable[[Endpoint], Endpoint]:
+    """Marks an endpoint that calls these gates itself instead of depending on
+    them (no resolution for FastAPI to do); the OpenAPI schema counts them as
+    its dependencies (`responses.gates`)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.__dict__["gates"] = gates
+        return endpoint
+
+    return mark
 
 
 def client_ip(request: Request) -> str | None:

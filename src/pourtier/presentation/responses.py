@@ -100,10 +100,16 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dependency)
 
 
+def gates(route: RouteLike) -> set[Callable[..., Any]]:
+    """What a route depends on, with what its endpoint calls itself (`gated_by`)."""
+    found = set(_calls(route.dependant))
+    return found.union(getattr(route.dependant.call, "gates", ()))
+
+
 def implied_statuses(route: RouteLike) -> list[int]:
     """The errors a route can answer because of how it is built."""
     statuses = []
-    calls = set(_calls(route.dependant))
+    calls = gates(route)
     api = route.path_format.startswith("/api/")
     if route.body_field is not None:
         statuses += [400, 413]

@@ -17,6 +17,7 @@ from pourtier.presentation.deps import (
     CurrentAuth,
     container_of,
     current_auth,
+    gated_by,
     require_compliance,
 )
 from pourtier.presentation.responses import errors
@@ -104,6 +105,7 @@ async def list_subscriptions(
     return [SubscriptionOut.of(view) for view in views]
 
 
+@gated_by(current_auth, require_compliance)
 async def check(request: Request) -> AccessOut:
     """What the caller may use now; other services ask this before deploying."""
     # The gate by plain calls, not dependencies: nothing for FastAPI to resolve.

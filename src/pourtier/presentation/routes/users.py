@@ -13,6 +13,7 @@ from pourtier.presentation.deps import (
     CurrentAuth,
     container_of,
     current_auth,
+    gated_by,
 )
 from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.legal import PendingDocumentOut
@@ -27,9 +28,9 @@ def _profile(profile: Profile) -> ProfileOut:
     )
 
 
+@gated_by(current_auth)
 async def me(request: Request) -> ProfileOut:
-    """`GET /api/users/me`. Authenticates by a plain call, not a dependency:
-    nothing for FastAPI to resolve (see app.py)."""
+    # The gate by a plain call, not a dependency: nothing for FastAPI to resolve.
     auth = await current_auth(request)
     return _profile(await container_of(request).users.profile(auth.user.id))
 
