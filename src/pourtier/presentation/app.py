@@ -30,6 +30,8 @@ from pourtier.presentation.routes import (
     subscriptions,
     users,
 )
+from pourtier.presentation.schemas.subscriptions import AccessOut
+from pourtier.presentation.schemas.users import ProfileOut
 
 
 def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI:
@@ -64,13 +66,15 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     # call their gate themselves rather than have FastAPI resolve it: only the
     # limits, when on, are dependencies.
     # (`/check` must precede the router's `/{subscription_id}`: it does.)
-    for path, endpoint, tag in (
-        ("/api/users/me", users.me, "users"),
-        ("/api/subscriptions/check", subscriptions.check, "subscriptions"),
+    # They return their JSON made (`ModelResponse`), so the model is named here.
+    for path, endpoint, model, tag in (
+        ("/api/users/me", users.me, ProfileOut, "users"),
+        ("/api/subscriptions/check", subscriptions.check, AccessOut, "subscriptions"),
     ):
         app.add_api_route(
             path,
             endpoint,
+            response_model=model,
             methods=["GET"],
             tags=[tag],
             dependencies=guards.limits,

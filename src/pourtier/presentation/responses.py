@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from pourtier.presentation.deps import current_auth, require_compliance
 from pourtier.presentation.schemas.common import ErrorBody
@@ -163,3 +164,14 @@ def declare_error_responses(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ModelResponse(Response):
+    """A response model's JSON, made once by the endpoint: FastAPI passes a
+    `Response` through instead of validating the model again and encoding it.
+    The route declares `response_model=` for the schema."""
+
+    media_type = "application/json"
+
+    def __init__(self, model: BaseModel, status_code: int = 200) -> None:
+        super().__init__(model.__pydantic_serializer__.to_json(model), status_code)

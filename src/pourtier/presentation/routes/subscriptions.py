@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from pourtier.application.subscription_answers import Outcome
@@ -20,7 +20,7 @@ from pourtier.presentation.deps import (
     gated_by,
     require_compliance,
 )
-from pourtier.presentation.responses import errors
+from pourtier.presentation.responses import ModelResponse, errors
 from pourtier.presentation.schemas.subscriptions import (
     AccessOut,
     PaymentFailedOut,
@@ -106,11 +106,12 @@ async def list_subscriptions(
 
 
 @gated_by(current_auth, require_compliance)
-async def check(request: Request) -> AccessOut:
+async def check(request: Request) -> Response:
     """What the caller may use now; other services ask this before deploying."""
     # The gate by plain calls, not dependencies: nothing for FastAPI to resolve.
     auth = await require_compliance(request, await current_auth(request))
-    return AccessOut.of(await container_of(request).subscriptions.check(auth.user.id))
+    access = await container_of(request).subscriptions.check(auth.user.id)
+    return ModelResponse(AccessOut.of(access))
 
 
 @router.get("/{subscription_id}", responses=NOT_YOURS)

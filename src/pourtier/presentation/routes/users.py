@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from pourtier.application.users import Profile
 from pourtier.presentation.deps import (
@@ -15,7 +15,7 @@ from pourtier.presentation.deps import (
     current_auth,
     gated_by,
 )
-from pourtier.presentation.responses import errors
+from pourtier.presentation.responses import ModelResponse, errors
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
 
@@ -29,10 +29,11 @@ def _profile(profile: Profile) -> ProfileOut:
 
 
 @gated_by(current_auth)
-async def me(request: Request) -> ProfileOut:
+async def me(request: Request) -> Response:
     # The gate by a plain call, not a dependency: nothing for FastAPI to resolve.
     auth = await current_auth(request)
-    return _profile(await container_of(request).users.profile(auth.user.id))
+    profile = await container_of(request).users.profile(auth.user.id)
+    return ModelResponse(_profile(profile))
 
 
 @router.patch("/me")
