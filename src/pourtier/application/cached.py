@@ -68,6 +68,7 @@ _READ_ONLY: dict[type, type] = {
     cls: _read_only(cls) for cls in (User, AuthSession, LegalDocument, Subscription)
 }
 _READ_ONLY_KINDS = frozenset(_READ_ONLY.values())
+_FIELDS = {kind: [f.name for f in fields(kind)] for kind in _READ_ONLY_KINDS}
 
 
 def frozen(entity: T) -> T:
@@ -75,8 +76,9 @@ def frozen(entity: T) -> T:
     kind = type(entity)
     if kind in _READ_ONLY_KINDS:
         return entity
-    copy: object = object.__new__(_READ_ONLY[kind])
-    copy.__dict__.update(entity.__dict__)
+    read_only = _READ_ONLY[kind]
+    copy: object = object.__new__(read_only)
+    copy.__dict__.update({name: getattr(entity, name) for name in _FIELDS[read_only]})
     return cast(T, copy)
 
 
