@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 import shutil
 import signal
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -259,7 +259,8 @@ async def test_an_l2_value_that_does_not_decode_is_a_miss_and_is_replaced(
     await container.invalidations.barrier()
     first = await client.get("/api/users/me", headers=bearer(tokens))
     l2 = container.cache.l2
-    assert l2 is not None and first.status_code == 200
+    assert l2 is not None
+    assert first.status_code == 200
     stored = f"{l2.namespace}:v:{user_key(uuid.UUID(tokens['user']['id']))}"
     assert await l2.redis.get(stored) is not None
     await l2.redis.set(stored, b'{"not": "a user"}')
