@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pourtier.di.container import Container
+from pourtier.domain.cache import user_key
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
 from tests.helpers import TestClock, bearer, create_user
@@ -246,3 +249,26 @@ async def test_a_frozen_redis_costs_a_timeout_once_and_never_a_stale_value(
     container.cache.l1.clear()
     assert (await me(client, tokens))["display_name"] == "Fresh"
     assert hits(container, "L2") > shared
+
+
+async def test_an_l2_value_that_does_not_decode_is_a_miss_and_is_replaced(
+    served: tuple[Container, httpx.AsyncClient],
+) -> None:
+    container, client = served
+    tokens = await create_user(client)
+    await container.invalidations.barrier()
+    first = await client.get("/api/users/me", headers=bearer(tokens))
+    l2 = container.cache.l2
+    assert l2 is not None
+    assert first.status_code == 200
+    stored = f"{l2.namespace}:v:{user_key(uuid.UUID(tokens['user']['id']))}"
+    assert await l2.redis.get(stored) is not None
+    await l2.redis.set(stored, b'{"not": "a user"}')
+    container.cache.l1.clear()  # as another worker process would be
+
+    again = await client.get("/api/users/me", headers=bearer(tokens))
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    replaced = await l2.redis.get(stored)
+    assert replaced is not None
+    assert json.loads(replaced)["id"] == tokens["user"]["id"]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pourtier.domain.cache import EVERYTHING, Json
+from pourtier.domain.cache import AS_JSON, EVERYTHING, Json
 from pourtier.infrastructure.cache.l1 import MemoryCache
 from pourtier.infrastructure.cache.two_level import TwoLevelCache
 from pourtier.infrastructure.monitoring.metrics import Metrics
@@ -49,9 +49,11 @@ def make() -> tuple[TwoLevelCache, Metrics]:
 async def test_read_through_then_served_from_l1_and_counted() -> None:
     cache, metrics = make()
     source = Source({"name": "ada"})
-    assert await cache.get_or_load("user:1", source.load) == {"name": "ada"}
+    assert await cache.get_or_load("user:1", source.load, AS_JSON) == {"name": "ada"}
     for _ in range(3):
-        assert await cache.get_or_load("user:1", source.load) == {"name": "ada"}
+        assert await cache.get_or_load("user:1", source.load, AS_JSON) == {
+            "name": "ada"
+        }
     assert source.reads == 1
     assert counts(metrics) == (3, 0, 1)
 
@@ -63,7 +65,7 @@ async def test_an_incoherent_cache_reads_the_source_every_time_and_keeps_nothing
     cache.coherent = False
     source = Source(1)
     for _ in range(3):
-        assert await cache.get_or_load("k", source.load) == 1
+        assert await cache.get_or_load("k", source.load, AS_JSON) == 1
     assert source.reads == 3
     assert len(cache.l1) == 0
     assert counts(metrics) == (0, 0, 3)
@@ -72,20 +74,20 @@ async def test_an_incoherent_cache_reads_the_source_every_time_and_keeps_nothing
 async def test_none_is_not_cached() -> None:
     cache, _ = make()
     source = Source(None)
-    await cache.get_or_load("session:x", source.load)
-    await cache.get_or_load("session:x", source.load)
+    await cache.get_or_load("session:x", source.load, AS_JSON)
+    await cache.get_or_load("session:x", source.load, AS_JSON)
     assert source.reads == 2
 
 
 async def test_invalidate_drops_the_key_and_only_that_key() -> None:
     cache, _ = make()
     first, second = Source("a1"), Source("b1")
-    await cache.get_or_load("a", first.load)
-    await cache.get_or_load("b", second.load)
+    await cache.get_or_load("a", first.load, AS_JSON)
+    await cache.get_or_load("b", second.load, AS_JSON)
     first.value = "a2"
     await cache.invalidate(["a"])
-    assert await cache.get_or_load("a", first.load) == "a2"
-    assert await cache.get_or_load("b", second.load) == "b1"
+    assert await cache.get_or_load("a", first.load, AS_JSON) == "a2"
+    assert await cache.get_or_load("b", second.load, AS_JSON) == "b1"
     assert (first.reads, second.reads) == (2, 1)
 
 
@@ -93,11 +95,11 @@ async def test_invalidating_everything_drops_every_key() -> None:
     cache, _ = make()
     sources = {key: Source(key) for key in "abc"}
     for key, source in sources.items():
-        await cache.get_or_load(key, source.load)
+        await cache.get_or_load(key, source.load, AS_JSON)
     await cache.invalidate([EVERYTHING])
     assert len(cache.l1) == 0
     for key, source in sources.items():
-        await cache.get_or_load(key, source.load)
+        await cache.get_or_load(key, source.load, AS_JSON)
         assert source.reads == 2
 
 
@@ -106,7 +108,7 @@ async def test_concurrent_misses_share_one_load() -> None:
     source = Source({"docs": [1, 2, 3]})
     source.gate = asyncio.Event()
     readers = [
-        asyncio.create_task(cache.get_or_load("legal:active", source.load))
+        asyncio.create_task(cache.get_or_load("legal:active", source.load, AS_JSON))
         for _ in range(20)
     ]
     await asyncio.sleep(0.01)
@@ -121,15 +123,15 @@ async def test_a_load_that_started_before_an_invalidation_is_not_kept() -> None:
     cache, _ = make()
     source = Source("old")
     source.gate = asyncio.Event()
-    reader = asyncio.create_task(cache.get_or_load("user:1", source.load))
+    reader = asyncio.create_task(cache.get_or_load("user:1", source.load, AS_JSON))
     await asyncio.sleep(0.01)  # the reader has read "old" and waits
     source.value = "new"
     await cache.invalidate(["user:1"])
     # A request after the invalidation does not join the stale load.
     source.gate.set()
-    assert await cache.get_or_load("user:1", source.load) == "new"
+    assert await cache.get_or_load("user:1", source.load, AS_JSON) == "new"
     assert await reader == "old"  # it asked before the write committed
-    assert await cache.get_or_load("user:1", source.load) == "new"
+    assert await cache.get_or_load("user:1", source.load, AS_JSON) == "new"
     assert source.reads == 2
 
 
@@ -144,28 +146,30 @@ async def test_a_failed_load_reaches_every_waiter_and_is_retried_next_time() -> 
         await gate.wait()
         raise ConnectionError("database down")
 
-    readers = [asyncio.create_task(cache.get_or_load("k", broken)) for _ in range(3)]
+    readers = [
+        asyncio.create_task(cache.get_or_load("k", broken, AS_JSON)) for _ in range(3)
+    ]
     await asyncio.sleep(0.01)
     gate.set()
     results = await asyncio.gather(*readers, return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
     assert calls == 1
-    assert await cache.get_or_load("k", Source(5).load) == 5
+    assert await cache.get_or_load("k", Source(5).load, AS_JSON) == 5
 
 
 async def test_a_cancelled_reader_does_not_cancel_the_others() -> None:
     cache, _ = make()
     source = Source("v")
     source.gate = asyncio.Event()
-    first = asyncio.create_task(cache.get_or_load("k", source.load))
-    second = asyncio.create_task(cache.get_or_load("k", source.load))
+    first = asyncio.create_task(cache.get_or_load("k", source.load, AS_JSON))
+    second = asyncio.create_task(cache.get_or_load("k", source.load, AS_JSON))
     await asyncio.sleep(0.01)
     first.cancel()
     source.gate.set()
     assert await second == "v"
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert await cache.get_or_load("k", source.load) == "v"
+    assert await cache.get_or_load("k", source.load, AS_JSON) == "v"
     assert source.reads == 1
 
 
@@ -174,5 +178,5 @@ async def test_l1_stays_within_its_bound() -> None:
     cache = TwoLevelCache(MemoryCache(5, 60), None, metrics)
     cache.coherent = True
     for i in range(50):
-        await cache.get_or_load(f"user:{i}", Source(i).load)
+        await cache.get_or_load(f"user:{i}", Source(i).load, AS_JSON)
     assert len(cache.l1) == 5

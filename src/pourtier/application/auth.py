@@ -262,14 +262,15 @@ class AuthUseCases:
     async def authenticate(self, access_token: str) -> Authenticated:
         """Decode the JWT, then insist its session is still live."""
         claims = self.tokens.decode(access_token)
-        session = await self._reads.session(claims.session_id)
-        if (
-            session is None
-            or session.revoked_at is not None
-            or session.user_id != claims.user_id
-        ):
-            raise AuthenticationFailed("session", "the session has ended")
-        user = await self._reads.user(claims.user_id)
+        async with self._reads as reads:
+            session = await reads.session(claims.session_id)
+            if (
+                session is None
+                or session.revoked_at is not None
+                or session.user_id != claims.user_id
+            ):
+                raise AuthenticationFailed("session", "the session has ended")
+            user = await reads.user(claims.user_id)
         if user is None:
             raise AuthenticationFailed("session", "the account is gone")
         return Authenticated(user, claims)

@@ -75,13 +75,13 @@ class LegalUseCases:
     def _reads(self) -> CachedReads:
         return CachedReads(self.uow, self.cache)
 
-    async def active_documents(self) -> list[LegalDocument]:
+    async def active_documents(self) -> Sequence[LegalDocument]:
         return await self._reads.active_documents()
 
     async def compliance(self, user_id: uuid.UUID) -> Compliance:
-        reads = self._reads
-        active = await reads.active_documents()
-        accepted = await reads.accepted_document_ids(user_id)
+        async with self._reads as reads:
+            active = await reads.active_documents()
+            accepted = await reads.accepted_document_ids(user_id)
         return Compliance(pending_documents(active, accepted))
 
     async def require_compliance(self, user_id: uuid.UUID) -> None:

@@ -30,12 +30,12 @@ class UserUseCases:
         return CachedReads(self.uow, self.cache)
 
     async def profile(self, user_id: uuid.UUID) -> Profile:
-        reads = self._reads
-        user = await reads.user(user_id)
-        if user is None:
-            raise NotFound("user not found")
-        active = await reads.active_documents()
-        accepted = await reads.accepted_document_ids(user_id)
+        async with self._reads as reads:
+            user = await reads.user(user_id)
+            if user is None:
+                raise NotFound("user not found")
+            active = await reads.active_documents()
+            accepted = await reads.accepted_document_ids(user_id)
         return Profile(user, pending_documents(active, accepted))
 
     async def get_visible(self, caller_id: uuid.UUID, user_id: uuid.UUID) -> User:

@@ -30,6 +30,8 @@ from pourtier.presentation.routes import (
     subscriptions,
     users,
 )
+from pourtier.presentation.schemas.subscriptions import AccessOut
+from pourtier.presentation.schemas.users import ProfileOut
 
 
 def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI:
@@ -59,6 +61,24 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     guards = route_guards(limited=container.rate_limiter is not None)
     # Requests are matched against routes in this order, one by one: the
     # most-read first. The prefixes are disjoint, so the order changes no answer.
+    # The two most-read routes sit on the app itself rather than in their
+    # routers (an included router is one more level to match through), and
+    # call their gate themselves rather than have FastAPI resolve it: only the
+    # limits, when on, are dependencies.
+    # (`/check` must precede the router's `/{subscription_id}`: it does.)
+    # They return their JSON made (`ModelResponse`), so the model is named here.
+    for path, endpoint, model, tag in (
+        ("/api/users/me", users.me, ProfileOut, "users"),
+        ("/api/subscriptions/check", subscriptions.check, AccessOut, "subscriptions"),
+    ):
+        app.add_api_route(
+            path,
+            endpoint,
+            response_model=model,
+            methods=["GET"],
+            tags=[tag],
+            dependencies=guards.limits,
+        )
     app.include_router(users.router, dependencies=guards.authenticated)
     app.include_router(subscriptions.public_router, dependencies=guards.public)
     app.include_router(subscriptions.router, dependencies=guards.compliant)

@@ -4,19 +4,17 @@
 on FastAPI's `HTTPBearer`, which would add a dependency to resolve (twice,
 with the router's guard) on every authenticated request. The schema still
 declares the scheme, on exactly the operations behind `current_auth`, as
-`HTTPBearer` would have.
+`HTTPBearer` would have (and on those that call it themselves, `gated_by`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 
 from pourtier.presentation.deps import current_auth
-from pourtier.presentation.responses import api_routes
+from pourtier.presentation.responses import api_routes, gates
 
 SCHEME_NAME = "HTTPBearer"
 SCHEME = {
@@ -24,13 +22,6 @@ SCHEME = {
     "description": "Access token from sign-in",
     "scheme": "bearer",
 }
-
-
-def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    for dependency in dependant.dependencies:
-        if dependency.call is not None:
-            yield dependency.call
-        yield from _calls(dependency)
 
 
 def declare_bearer_auth(app: FastAPI) -> None:
@@ -41,9 +32,7 @@ def declare_bearer_auth(app: FastAPI) -> None:
         components = schema.setdefault("components", {})
         components.setdefault("securitySchemes", {})[SCHEME_NAME] = SCHEME
         for route in api_routes(app):
-            if not route.include_in_schema or current_auth not in _calls(
-                route.dependant
-            ):
+            if not route.include_in_schema or current_auth not in gates(route):
                 continue
             operations = schema["paths"].get(route.path_format, {})
             for method in route.methods or ():

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from pourtier.presentation.deps import current_auth, require_compliance
 from pourtier.presentation.schemas.common import ErrorBody
@@ -100,10 +101,16 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dependency)
 
 
+def gates(route: RouteLike) -> set[Callable[..., Any]]:
+    """What a route depends on, with what its endpoint calls itself (`gated_by`)."""
+    found = set(_calls(route.dependant))
+    return found.union(getattr(route.dependant.call, "gates", ()))
+
+
 def implied_statuses(route: RouteLike) -> list[int]:
     """The errors a route can answer because of how it is built."""
     statuses = []
-    calls = set(_calls(route.dependant))
+    calls = gates(route)
     api = route.path_format.startswith("/api/")
     if route.body_field is not None:
         statuses += [400, 413]
@@ -157,3 +164,14 @@ def declare_error_responses(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ModelResponse(Response):
+    """A response model's JSON, made once by the endpoint: FastAPI passes a
+    `Response` through instead of validating the model again and encoding it.
+    The route declares `response_model=` for the schema."""
+
+    media_type = "application/json"
+
+    def __init__(self, model: BaseModel, status_code: int = 200) -> None:
+        super().__init__(model.__pydantic_serializer__.to_json(model), status_code)

@@ -141,6 +141,10 @@ class RouteGuards:
     public: list[Any]
     authenticated: list[Any]
     compliant: list[Any]
+    limits: list[Any]
+    """`authenticated` or `compliant` less the gate itself, for a route that
+    declares `CurrentAuth` or `CompliantAuth` as its parameter: the gate is
+    then resolved once, where the guard list would have put it."""
 
 
 def route_guards(*, limited: bool) -> RouteGuards:
@@ -152,6 +156,7 @@ def route_guards(*, limited: bool) -> RouteGuards:
             public=[],
             authenticated=[Depends(current_auth)],
             compliant=[Depends(require_compliance)],
+            limits=[],
         )
     client, user = Depends(limit_client), Depends(limit_user)
     return RouteGuards(
@@ -159,6 +164,7 @@ def route_guards(*, limited: bool) -> RouteGuards:
         public=[client],
         authenticated=[client, Depends(current_auth), user],
         compliant=[client, user, Depends(require_compliance)],
+        limits=[client, user],
     )
 
 

@@ -1,4 +1,8 @@
-"""L1: this process's memory, bounded in entries and in age."""
+"""L1: this process's memory, bounded in entries and in age.
+
+It holds decoded values, so a hit costs a dictionary lookup; they are
+read-only objects (see `Codec`), since every reader gets the same one.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
-
-from pourtier.domain.cache import Json
 
 
 class Missing:
@@ -38,7 +40,7 @@ class MemoryCache:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Json]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -46,7 +48,7 @@ class MemoryCache:
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not MISSING
 
-    def get(self, key: str) -> Json | Missing:
+    def get(self, key: str) -> object:
         entry = self._entries.get(key)
         if entry is None:
             return MISSING
@@ -57,7 +59,7 @@ class MemoryCache:
         self._entries.move_to_end(key)
         return value
 
-    def set(self, key: str, value: Json, ttl_seconds: float | None = None) -> None:
+    def set(self, key: str, value: object, ttl_seconds: float | None = None) -> None:
         ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
         self._entries[key] = (self._clock() + ttl, value)
         self._entries.move_to_end(key)

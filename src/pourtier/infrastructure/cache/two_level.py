@@ -13,6 +13,9 @@ Coherence rules:
 * A load that started before an invalidation of its key never stores what it
   loaded (per-key sequence numbers), in L1 or L2.
 * Concurrent misses of one key share one load (single flight).
+* L1 holds the decoded, read-only value, so an L1 hit is a dictionary
+  lookup; L2 holds its JSON, decoded once when it is copied into L1. An L2
+  value that does not decode is a miss, and the database's value replaces it.
 
 Metrics: each lookup counts exactly once: an L1 hit, an L2 hit, or a miss
 (answered by the database, directly or by joining a load in flight).
@@ -25,12 +28,17 @@ from collections import Counter, OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar, cast
 
-from pourtier.domain.cache import EVERYTHING, Json, Load
-from pourtier.infrastructure.cache.l1 import MemoryCache, Missing
+import structlog
+
+from pourtier.domain.cache import EVERYTHING, Codec, Load
+from pourtier.infrastructure.cache.l1 import MISSING, MemoryCache
 from pourtier.infrastructure.cache.redis_l2 import RedisCache
 from pourtier.infrastructure.monitoring.metrics import Metrics
 
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 TRACKED_INVALIDATIONS = 10_000
 
 
@@ -42,7 +50,7 @@ class Layer(Enum):
 
 @dataclass(frozen=True)
 class _Fetched:
-    value: Json
+    value: object
     layer: Layer
 
 
@@ -64,18 +72,18 @@ class TwoLevelCache:
 
     # --- reading -------------------------------------------------------------------
 
-    async def get_or_load(self, key: str, load: Load) -> Json:
+    async def get_or_load(self, key: str, load: Load[T], codec: Codec[T]) -> T | None:
         if not self.coherent:
             self._misses.inc()
             return await load()
         value = self.l1.get(key)
-        if not isinstance(value, Missing):
+        if value is not MISSING:
             self._hits_l1.inc()
-            return value
+            return cast(T, value)  # stored by this key's one codec
         fetch = self._inflight.get(key)
         if fetch is None:
             fetch = asyncio.get_running_loop().create_task(
-                self._fetch(key, load, self._sequence)
+                self._fetch(key, load, codec, self._sequence)
             )
             self._inflight[key] = fetch
             fetch.add_done_callback(lambda done: self._landed(key, done))
@@ -84,7 +92,7 @@ class TwoLevelCache:
             self._hits_l2.inc()
         else:
             self._misses.inc()
-        return fetched.value
+        return cast("T | None", fetched.value)
 
     def _landed(self, key: str, fetch: asyncio.Task[_Fetched]) -> None:
         if self._inflight.get(key) is fetch:
@@ -92,20 +100,27 @@ class TwoLevelCache:
         if not fetch.cancelled():
             fetch.exception()  # retrieved: every waiter may have gone
 
-    async def _fetch(self, key: str, load: Load, started: int) -> _Fetched:
+    async def _fetch(
+        self, key: str, load: Load[T], codec: Codec[T], started: int
+    ) -> _Fetched:
         generation: str | None = None
         if self.l2 is not None and self.l2.available and not self._is_marked(key):
             read = await self.l2.get(key)
-            if read.found:
-                if self._unchanged_since(key, started):
-                    self.l1.set(key, read.value)
-                return _Fetched(read.value, Layer.L2)
             generation = read.generation
+            if read.found:
+                try:
+                    decoded = codec.decode(read.value)
+                except (ValueError, KeyError, TypeError) as error:
+                    log.warning("undecodable cache entry", key=key, error=str(error))
+                else:
+                    if self._unchanged_since(key, started):
+                        self.l1.set(key, decoded)
+                    return _Fetched(decoded, Layer.L2)
         value = await load()
         if value is not None and self._unchanged_since(key, started):
             self.l1.set(key, value)
             if self.l2 is not None and generation is not None:
-                await self.l2.set(key, value, generation)
+                await self.l2.set(key, codec.encode(value), generation)
         return _Fetched(value, Layer.DATABASE)
 
     def _is_marked(self, key: str) -> bool:

@@ -1,18 +1,26 @@
 """Subscriptions. The plan list is public; the rest is mounted behind the
-legal-compliance gate (see app.py)."""
+legal-compliance gate (see app.py); `GET /check` is mounted on the app
+itself, first, being the most-read route after the profile."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from pourtier.application.subscription_answers import Outcome
 from pourtier.domain.subscriptions import SubscriptionStatus
-from pourtier.presentation.deps import ContainerDep, CurrentAuth
-from pourtier.presentation.responses import errors
+from pourtier.presentation.deps import (
+    ContainerDep,
+    CurrentAuth,
+    container_of,
+    current_auth,
+    gated_by,
+    require_compliance,
+)
+from pourtier.presentation.responses import ModelResponse, errors
 from pourtier.presentation.schemas.subscriptions import (
     AccessOut,
     PaymentFailedOut,
@@ -113,10 +121,13 @@ async def list_subscriptions(
     return [SubscriptionOut.of(view) for view in views]
 
 
-@router.get("/check")
-async def check(auth: CurrentAuth, container: ContainerDep) -> AccessOut:
+@gated_by(current_auth, require_compliance)
+async def check(request: Request) -> Response:
     """What the caller may use now; other services ask this before deploying."""
-    return AccessOut.of(await container.subscriptions.check(auth.user.id))
+    # The gate by plain calls, not dependencies: nothing for FastAPI to resolve.
+    auth = await require_compliance(request, await current_auth(request))
+    access = await container_of(request).subscriptions.check(auth.user.id)
+    return ModelResponse(AccessOut.of(access))
 
 
 @router.get("/{subscription_id}", responses=NOT_YOURS)

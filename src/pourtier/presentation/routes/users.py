@@ -1,14 +1,21 @@
-"""Profiles. Mounted behind authentication (see app.py)."""
+"""Profiles. Mounted behind authentication (see app.py); `GET /me` is
+mounted on the app itself, first, being the most-read route."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from pourtier.application.users import Profile
-from pourtier.presentation.deps import ContainerDep, CurrentAuth
-from pourtier.presentation.responses import errors
+from pourtier.presentation.deps import (
+    ContainerDep,
+    CurrentAuth,
+    container_of,
+    current_auth,
+    gated_by,
+)
+from pourtier.presentation.responses import ModelResponse, errors
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
 
@@ -21,9 +28,12 @@ def _profile(profile: Profile) -> ProfileOut:
     )
 
 
-@router.get("/me")
-async def me(auth: CurrentAuth, container: ContainerDep) -> ProfileOut:
-    return _profile(await container.users.profile(auth.user.id))
+@gated_by(current_auth)
+async def me(request: Request) -> Response:
+    # The gate by a plain call, not a dependency: nothing for FastAPI to resolve.
+    auth = await current_auth(request)
+    profile = await container_of(request).users.profile(auth.user.id)
+    return ModelResponse(_profile(profile))
 
 
 @router.patch("/me")
