@@ -60,7 +60,6 @@ SELECT
     nonce.expires_at AS nonce_expires_at,
     nonce.consumed_at AS nonce_consumed_at,
     EXISTS (SELECT FROM users WHERE wallet_address = :wallet) AS account_exists,
-    EXISTS (SELECT FROM token) AS session_opened,
     account.*
 FROM (SELECT) AS one
 LEFT JOIN nonce ON true
@@ -125,7 +124,6 @@ class SqlSignIns:
         )
         if row.id is None:
             return LoginRecord(None, found, row.account_exists)
-        assert row.session_opened
         user = _to_user(row)
         await self._cache.invalidate([user_key(user.id)])
         return LoginRecord(user, found, True)
