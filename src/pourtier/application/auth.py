@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pourtier.application.cached import CachedReads
 from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
@@ -19,12 +19,13 @@ from pourtier.domain.auth import (
     SignatureVerifier,
     SignInMessage,
     SignInPolicy,
+    SignInStore,
     hash_token,
     new_nonce,
     new_refresh_token,
 )
 from pourtier.domain.cache import Cache, NoCache
-from pourtier.domain.errors import AuthenticationFailed, Conflict, NotFound
+from pourtier.domain.errors import AuthenticationFailed, Conflict
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
@@ -65,6 +66,7 @@ class Authenticated:
 @dataclass
 class AuthUseCases:
     uow: UnitOfWorkFactory
+    sign_ins: SignInStore
     policy: SignInPolicy
     verifier: SignatureVerifier
     tokens: AccessTokenCodec
@@ -85,10 +87,25 @@ class AuthUseCases:
             issued_at=now,
             expires_at=now + self.policy.nonce_ttl,
         )
-        async with self.uow() as uow:
-            await uow.nonces.add(nonce)
-            await uow.commit()
+        await self.sign_ins.add_nonce(nonce)
         return self.policy.message_for(wallet_address, nonce.value, now)
+
+    async def _check_message(
+        self,
+        wallet_address: str,
+        message: str,
+        signature: str,
+        budget: WalletBudget,
+        now: datetime,
+    ) -> SignInMessage:
+        """Every check before the nonce's, cheapest first; the wallet's
+        budget is spent as soon as its signature has verified."""
+        validate_wallet_address(wallet_address)
+        parsed = SignInMessage.parse(message)
+        self.policy.check(parsed, wallet_address, now)
+        self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
+        await budget(wallet_address)
+        return parsed
 
     async def _check_signed(
         self,
@@ -98,14 +115,11 @@ class AuthUseCases:
         signature: str,
         budget: WalletBudget,
     ) -> SignInMessage:
-        """Every check except consuming the nonce, cheapest first; the
-        wallet's budget is spent as soon as its signature has verified."""
-        validate_wallet_address(wallet_address)
+        """Every check except consuming the nonce."""
         now = self.clock()
-        parsed = SignInMessage.parse(message)
-        self.policy.check(parsed, wallet_address, now)
-        self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
-        await budget(wallet_address)
+        parsed = await self._check_message(
+            wallet_address, message, signature, budget, now
+        )
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
             raise AuthenticationFailed("nonce", "nonce was not issued by this server")
@@ -172,19 +186,20 @@ class AuthUseCases:
         client: ClientInfo,
         budget: WalletBudget,
     ) -> TokenPair:
-        async with self.uow() as uow:
-            parsed = await self._check_signed(
-                uow, wallet_address, message, signature, budget
-            )
-            user = await uow.users.get_by_wallet(wallet_address)
-            if user is None:
-                raise NotFound("no account for this wallet; register first")
-            await self._consume_nonce(uow, parsed, wallet_address)
-            user.last_login_at = self.clock()
-            await uow.users.save(user)
-            pair = await self._start_session(uow, user, client)
-            await uow.commit()
-        return pair
+        """One statement after the message checks: it consumes the nonce,
+        stamps the last login and opens the session (see `SignInStore`)."""
+        now = self.clock()
+        parsed = await self._check_message(
+            wallet_address, message, signature, budget, now
+        )
+        refresh = new_refresh_token()
+        token = self._refresh_token(refresh, uuid.uuid4(), None, now)
+        found = await self.sign_ins.log_in(
+            wallet_address, parsed.nonce, token, client.ip_address, client.user_agent
+        )
+        user = found.signed_in(wallet_address, now)
+        access = self.tokens.issue(user.id, user.wallet_address, token.session_id, now)
+        return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
 
     async def _start_session(
         self, uow: UnitOfWork, user: User, client: ClientInfo
@@ -209,16 +224,25 @@ class AuthUseCases:
         now = self.clock()
         refresh = new_refresh_token()
         await uow.sessions.add_refresh_token(
-            RefreshToken(
-                session_id=session_id,
-                token_hash=hash_token(refresh),
-                issued_at=now,
-                expires_at=now + self.refresh_ttl,
-                parent_id=parent_id,
-            )
+            self._refresh_token(refresh, session_id, parent_id, now)
         )
         access = self.tokens.issue(user.id, user.wallet_address, session_id, now)
         return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
+
+    def _refresh_token(
+        self,
+        refresh: str,
+        session_id: uuid.UUID,
+        parent_id: uuid.UUID | None,
+        now: datetime,
+    ) -> RefreshToken:
+        return RefreshToken(
+            session_id=session_id,
+            token_hash=hash_token(refresh),
+            issued_at=now,
+            expires_at=now + self.refresh_ttl,
+            parent_id=parent_id,
+        )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate: each token works once; a replay ends the whole session.

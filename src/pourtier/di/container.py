@@ -58,6 +58,7 @@ from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
     watch_pool_use,
 )
+from pourtier.infrastructure.persistence.sign_in import SqlSignIns
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limiter import RateLimiter
 from pourtier.infrastructure.solana import localnet
@@ -355,6 +356,7 @@ def build_container(
         metrics=metrics,
         auth=AuthUseCases(
             uow=uow,
+            sign_ins=SqlSignIns(engine, cache),
             policy=policy,
             verifier=Ed25519SignatureVerifier(),
             tokens=tokens,

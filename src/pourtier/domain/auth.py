@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.errors import AuthenticationFailed, NotFound
+from pourtier.domain.users import User
 
 MAX_MESSAGE_BYTES = 2048
 MAX_SIGNATURE_CHARS = 128
@@ -246,9 +247,50 @@ class AccessClaims:
     expires_at: datetime
 
 
-class NonceRepository(Protocol):
-    async def add(self, nonce: Nonce) -> None: ...
+@dataclass(frozen=True)
+class LoginRecord:
+    """What one login statement found: the account it signed in, or why not."""
 
+    user: User | None
+    nonce: Nonce | None
+    """The nonce as it was before the statement; None if never issued."""
+    account_exists: bool
+
+    def signed_in(self, wallet_address: str, now: datetime) -> User:
+        """The account, or the refusal naming the first check that failed:
+        the nonce's checks, then the account, as for every signed request."""
+        if self.user is not None:
+            return self.user
+        if self.nonce is None:
+            raise AuthenticationFailed("nonce", "nonce was not issued by this server")
+        self.nonce.check_usable(wallet_address, now)
+        if not self.account_exists:
+            raise NotFound("no account for this wallet; register first")
+        # Usable when read, gone when consumed: a concurrent login took it.
+        raise AuthenticationFailed("nonce", "nonce has already been used")
+
+
+class SignInStore(Protocol):
+    """A sign-in's writes, each one statement that commits on its own."""
+
+    async def add_nonce(self, nonce: Nonce) -> None: ...
+
+    async def log_in(
+        self,
+        wallet_address: str,
+        nonce: str,
+        token: RefreshToken,
+        ip_address: str | None,
+        user_agent: str | None,
+    ) -> LoginRecord:
+        """All or nothing, at `token.issued_at`: consume the nonce if it is
+        the wallet's, unused, unexpired and the wallet has an account; stamp
+        the account's last login; open session `token.session_id` with `token`
+        as its first refresh token."""
+        ...
+
+
+class NonceRepository(Protocol):
     async def get(self, value: str) -> Nonce | None: ...
 
     async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:

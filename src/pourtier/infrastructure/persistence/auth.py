@@ -21,18 +21,6 @@ class SqlNonceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, nonce: Nonce) -> None:
-        self._session.add(
-            AuthNonceRow(
-                value=nonce.value,
-                wallet_address=nonce.wallet_address,
-                issued_at=nonce.issued_at,
-                expires_at=nonce.expires_at,
-                consumed_at=nonce.consumed_at,
-            )
-        )
-        await self._session.flush()
-
     async def get(self, value: str) -> Nonce | None:
         row = await self._session.scalar(
             select(AuthNonceRow).where(AuthNonceRow.value == value)

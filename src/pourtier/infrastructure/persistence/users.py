@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from pourtier.domain.users import KycStatus, User
 from pourtier.infrastructure.persistence.models import UserRow
 
 
-def _to_user(row: UserRow) -> User:
+def _to_user(row: UserRow | Row[Any]) -> User:
     return User(
         id=row.id,
         wallet_address=row.wallet_address,

@@ -1,0 +1,129 @@
+"""A sign-in's writes on PostgreSQL: one statement each, no transaction around them.
+
+Sign-in is the busiest write path, one nonce per attempt and one login per
+signed message. Each write is a single statement, atomic by itself, so it runs
+on an autocommit connection: no BEGIN and COMMIT round trips and no ORM flush.
+The login statement consumes the nonce, stamps the last login, and inserts the
+session with its first refresh token; it also reads the nonce as it was, so a
+refusal names the check that failed without another query.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pourtier.domain.auth import LoginRecord, Nonce, RefreshToken
+from pourtier.domain.cache import Cache, user_key
+from pourtier.infrastructure.persistence.models import AuthNonceRow
+from pourtier.infrastructure.persistence.users import _to_user
+
+_ADD_NONCE = insert(AuthNonceRow.__table__)  # type: ignore[arg-type]
+
+# A statement's sub-statements all see the database as it was when it began;
+# the nonce's conditional UPDATE re-reads a row another login has just
+# consumed, so of concurrent logins with one nonce exactly one gets a row.
+# Foreign keys are checked at the end of the statement, after both INSERTs.
+_LOG_IN = text(
+    """
+WITH nonce AS (
+    SELECT wallet_address, issued_at, expires_at, consumed_at
+    FROM auth_nonces WHERE value = :nonce
+), used AS (
+    UPDATE auth_nonces SET consumed_at = :now
+    FROM users
+    WHERE auth_nonces.value = :nonce
+      AND auth_nonces.wallet_address = :wallet
+      AND auth_nonces.consumed_at IS NULL
+      AND auth_nonces.expires_at > :now
+      AND users.wallet_address = :wallet
+    RETURNING users.id
+), account AS (
+    UPDATE users SET last_login_at = :now
+    FROM used WHERE users.id = used.id
+    RETURNING users.*
+), session AS (
+    INSERT INTO auth_sessions (id, user_id, created_at, ip_address, user_agent)
+    SELECT CAST(:session_id AS uuid), id, :now, :ip_address, :user_agent
+    FROM account
+    RETURNING id
+), token AS (
+    INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at)
+    SELECT CAST(:token_id AS uuid), id, :token_hash, :now,
+        CAST(:expires_at AS timestamptz)
+    FROM session
+    RETURNING id
+)
+SELECT
+    nonce.wallet_address AS nonce_wallet_address,
+    nonce.issued_at AS nonce_issued_at,
+    nonce.expires_at AS nonce_expires_at,
+    nonce.consumed_at AS nonce_consumed_at,
+    EXISTS (SELECT FROM users WHERE wallet_address = :wallet) AS account_exists,
+    account.*
+FROM (SELECT) AS one
+LEFT JOIN nonce ON true
+LEFT JOIN account ON true
+"""
+)
+
+
+class SqlSignIns:
+    def __init__(self, engine: AsyncEngine, cache: Cache) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._cache = cache
+
+    async def add_nonce(self, nonce: Nonce) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(
+                _ADD_NONCE,
+                {
+                    "value": nonce.value,
+                    "wallet_address": nonce.wallet_address,
+                    "issued_at": nonce.issued_at,
+                    "expires_at": nonce.expires_at,
+                    "consumed_at": nonce.consumed_at,
+                },
+            )
+
+    async def log_in(
+        self,
+        wallet_address: str,
+        nonce: str,
+        token: RefreshToken,
+        ip_address: str | None,
+        user_agent: str | None,
+    ) -> LoginRecord:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    _LOG_IN,
+                    {
+                        "nonce": nonce,
+                        "wallet": wallet_address,
+                        "now": token.issued_at,
+                        "session_id": token.session_id,
+                        "ip_address": ip_address,
+                        "user_agent": user_agent,
+                        "token_id": token.id,
+                        "token_hash": token.token_hash,
+                        "expires_at": token.expires_at,
+                    },
+                )
+            ).one()
+        found = (
+            None
+            if row.nonce_wallet_address is None
+            else Nonce(
+                value=nonce,
+                wallet_address=row.nonce_wallet_address,
+                issued_at=row.nonce_issued_at,
+                expires_at=row.nonce_expires_at,
+                consumed_at=row.nonce_consumed_at,
+            )
+        )
+        if row.id is None:
+            return LoginRecord(None, found, row.account_exists)
+        user = _to_user(row)
+        await self._cache.invalidate([user_key(user.id)])
+        return LoginRecord(user, found, True)
