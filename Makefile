@@ -22,8 +22,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# pytest-xdist: TEST_WORKERS processes, each on its own migrated database;
+# TEST_WORKERS=0 runs the suite in this one process, one test at a time.
+TEST_WORKERS ?= auto
 test: lint typecheck
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term
 
 # The API fuzz of the test suite, longer: FUZZ_EXAMPLES per operation and mode.
 FUZZ_EXAMPLES ?= 100

@@ -1,7 +1,10 @@
 """Real PostgreSQL for every test: the machine's if reachable, else embedded.
 
-A fresh database is built by the Alembic migrations once per run; each test
-then starts from empty tables plus the seeded legal documents.
+A fresh database is built by the Alembic migrations once per run and per
+pytest-xdist worker (its name carries the worker's id); each test then starts
+from empty tables plus the seeded legal documents. Everything else a test
+owns is per worker too: its data directory, its Redis namespace (derived from
+the database), its ports (free ones, asked of the system).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     if not await _server_reachable():
         yield embedded_database_url(tmp_path_factory.mktemp("embedded"))
         return
-    name = f"pourtier_test_{uuid.uuid4().hex[:12]}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ...
+    name = f"pourtier_test_{worker}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(SERVER_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     base = SERVER_URL.rsplit("/", 1)[0]

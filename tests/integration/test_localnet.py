@@ -4,6 +4,7 @@ over Solana JSON-RPC: API workers, `pourtier worker`, stock clients."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -113,18 +114,29 @@ async def test_solana_py_reads_balances_and_sends_a_transaction(
         )
 
 
+def install_web3js(npm: str) -> None:
+    """`npm ci` once into tests/support/web3js, under a lock on the directory:
+    pytest-xdist workers or two runs in this checkout never install at once,
+    nor run the client on a node_modules another is still writing."""
+    directory = os.open(WEB3JS, os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        if not (WEB3JS / "node_modules" / "@solana" / "web3.js").exists():
+            subprocess.run(  # noqa: S603
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=WEB3JS,
+                check=True,
+                timeout=300,
+            )
+    finally:
+        os.close(directory)  # releases the lock
+
+
 def test_web3js_connection_reads_balances_and_sends_a_transaction(
     running: localnet.Localnet,
 ) -> None:
     node = require_command("node", "nodejs")
-    npm = require_command("npm")
-    if not (WEB3JS / "node_modules" / "@solana" / "web3.js").exists():
-        subprocess.run(  # noqa: S603
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=WEB3JS,
-            check=True,
-            timeout=300,
-        )
+    install_web3js(require_command("npm"))
     result = subprocess.run(  # noqa: S603
         [node, "client.mjs", running.url, str(RENT_FREE)],
         cwd=WEB3JS,
