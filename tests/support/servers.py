@@ -85,6 +85,8 @@ async def start_serve(
 
 
 async def wait_ready(server: Server) -> None:
+    """Until it answers /health; a server that never does is stopped before
+    the failure is raised, so no test leaves one running."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT_SECONDS
     while loop.time() < deadline:
@@ -96,6 +98,7 @@ async def wait_ready(server: Server) -> None:
         except httpx.TransportError:
             pass
         await asyncio.sleep(0.1)
+    await stop_server(server)
     raise AssertionError(f"{server.name} did not start:\n{server.log.read_text()}")
 
 
