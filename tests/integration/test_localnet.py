@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from pourtier.infrastructure.solana.local_chain import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.helpers import bearer
 from tests.support.escrow import create_funded_escrow
+from tests.support.processes import COMMAND, process_env
 from tests.support.servers import (
     server_env,
     start_serve,
@@ -41,6 +41,7 @@ from tests.support.system import require_command
 
 SOL = 1_000_000_000
 USDC = 1_000_000
+NO_DATABASE = "postgresql://postgres@127.0.0.1:9/unreachable"  # never needed
 RENT_FREE = 10_000_000  # a new account must hold its rent: 0.01 SOL does
 WEB3JS = Path(__file__).resolve().parents[1] / "support" / "web3js"
 
@@ -59,10 +60,11 @@ def running(chain_dir: Path) -> Iterator[localnet.Localnet]:
         started.leave()
 
 
-def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`pourtier <args>` to its end, stdout and stderr apart."""
     return subprocess.run(  # noqa: S603 - our own command
-        [sys.executable, "-m", "pourtier.cli", *args],
-        env={**os.environ, "POURTIER_DATA_DIR": str(data_dir), **env},
+        [*COMMAND, *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -156,7 +158,7 @@ def test_web3js_connection_reads_balances_and_sends_a_transaction(
 def test_a_second_chain_on_the_same_directory_is_refused(
     running: localnet.Localnet, tmp_path: Path
 ) -> None:
-    second = cli(tmp_path, "localnet", "--port", "0")
+    second = cli(process_env(NO_DATABASE, tmp_path), "localnet", "--port", "0")
     assert second.returncode == 1
     assert "already serves" in second.stderr
     assert running.url in second.stderr
@@ -187,15 +189,9 @@ def test_a_killed_chain_is_replaced_and_keeps_its_accounts(
 def test_a_chain_started_for_a_process_stops_when_that_process_is_killed(
     tmp_path: Path,
 ) -> None:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pourtier.cli", "worker"],
-        env={
-            **os.environ,
-            "POURTIER_DATA_DIR": str(tmp_path),
-            "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
-            "LOCALNET_PORT": "0",
-            "DATABASE_URL": "postgresql://postgres@127.0.0.1:9/unreachable",
-        },
+    worker = subprocess.Popen(  # noqa: S603 - our own command
+        [*COMMAND, "worker"],
+        env=process_env(NO_DATABASE, tmp_path, LOCALNET_PORT="0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -212,9 +208,9 @@ def test_a_chain_started_for_a_process_stops_when_that_process_is_killed(
 def test_a_chain_started_by_hand_outlives_the_processes_that_join_it(
     tmp_path: Path,
 ) -> None:
-    by_hand = subprocess.Popen(
-        [sys.executable, "-m", "pourtier.cli", "localnet", "--port", "0"],
-        env={**os.environ, "POURTIER_DATA_DIR": str(tmp_path)},
+    by_hand = subprocess.Popen(  # noqa: S603 - our own command
+        [*COMMAND, "localnet", "--port", "0"],
+        env=process_env(NO_DATABASE, tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -285,7 +281,7 @@ async def test_two_api_workers_and_a_worker_process_share_one_chain(
             ]
         seen = {(b["is_initialized"], b["balance"]) for b in balances}
         assert seen == {(True, "50.000000")}, balances
-        worker = cli(tmp_path, "worker", "--once", **env)
+        worker = cli(env, "worker", "--once")
         assert worker.returncode == 0, worker.stdout + worker.stderr
         assert "joined the local chain" in worker.stdout
         server.process.send_signal(signal.SIGINT)  # Ctrl-C
