@@ -58,11 +58,11 @@ def check_accepts_all_active(
 
 @dataclass(frozen=True)
 class Compliance:
-    pending: list[LegalDocument]
+    pending_documents: list[LegalDocument]
 
     @property
     def is_compliant(self) -> bool:
-        return not self.pending
+        return not self.pending_documents
 
 
 @dataclass
@@ -88,7 +88,9 @@ class LegalUseCases:
         """The gate in front of every business feature."""
         compliance = await self.compliance(user_id)
         if not compliance.is_compliant:
-            raise ComplianceRequired([document_summary(d) for d in compliance.pending])
+            raise ComplianceRequired(
+                [document_summary(d) for d in compliance.pending_documents]
+            )
 
     async def accept(
         self, user_id: uuid.UUID, document_ids: Sequence[uuid.UUID], client: ClientInfo

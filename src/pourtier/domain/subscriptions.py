@@ -62,6 +62,10 @@ class Plan:
     def rank(self) -> int:
         return 0 if self.name is PlanName.BASIC else 1
 
+    @property
+    def period_days(self) -> int:
+        return self.period.days
+
 
 def default_plans(basic_price: int, pro_price: int) -> dict[PlanName, Plan]:
     return {

@@ -10,6 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
 from pourtier.domain.cache import session_key
+from pourtier.infrastructure.persistence.mapping import (
+    to_columns,
+    to_entities,
+    to_entity,
+)
 from pourtier.infrastructure.persistence.models import (
     AuthNonceRow,
     AuthSessionRow,
@@ -25,15 +30,7 @@ class SqlNonceRepository:
         row = await self._session.scalar(
             select(AuthNonceRow).where(AuthNonceRow.value == value)
         )
-        if row is None:
-            return None
-        return Nonce(
-            value=row.value,
-            wallet_address=row.wallet_address,
-            issued_at=row.issued_at,
-            expires_at=row.expires_at,
-            consumed_at=row.consumed_at,
-        )
+        return to_entity(Nonce, row) if row else None
 
     async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
         """One conditional UPDATE: of concurrent consumers exactly one wins."""
@@ -60,52 +57,18 @@ class SqlNonceRepository:
         return len(result.all())
 
 
-def _to_session(row: AuthSessionRow) -> AuthSession:
-    return AuthSession(
-        id=row.id,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        ip_address=row.ip_address,
-        user_agent=row.user_agent,
-        revoked_at=row.revoked_at,
-        revoked_reason=row.revoked_reason,
-    )
-
-
-def _to_refresh_token(row: RefreshTokenRow) -> RefreshToken:
-    return RefreshToken(
-        id=row.id,
-        session_id=row.session_id,
-        token_hash=row.token_hash,
-        parent_id=row.parent_id,
-        issued_at=row.issued_at,
-        expires_at=row.expires_at,
-        used_at=row.used_at,
-    )
-
-
 class SqlSessionRepository:
     def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
         self._changed = changed if changed is not None else set()
 
     async def add_session(self, session: AuthSession) -> None:
-        self._session.add(
-            AuthSessionRow(
-                id=session.id,
-                user_id=session.user_id,
-                created_at=session.created_at,
-                ip_address=session.ip_address,
-                user_agent=session.user_agent,
-                revoked_at=session.revoked_at,
-                revoked_reason=session.revoked_reason,
-            )
-        )
+        self._session.add(AuthSessionRow(**to_columns(session)))
         await self._session.flush()
 
     async def get_session(self, session_id: uuid.UUID) -> AuthSession | None:
         row = await self._session.get(AuthSessionRow, session_id)
-        return _to_session(row) if row else None
+        return to_entity(AuthSession, row) if row else None
 
     async def revoke_session(
         self, session_id: uuid.UUID, now: datetime, reason: str
@@ -135,17 +98,7 @@ class SqlSessionRepository:
         return ended
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
-        self._session.add(
-            RefreshTokenRow(
-                id=token.id,
-                session_id=token.session_id,
-                token_hash=token.token_hash,
-                parent_id=token.parent_id,
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
-                used_at=token.used_at,
-            )
-        )
+        self._session.add(RefreshTokenRow(**to_columns(token)))
         await self._session.flush()
 
     async def refresh_token_for_update(self, token_hash: str) -> RefreshToken | None:
@@ -154,7 +107,7 @@ class SqlSessionRepository:
             .where(RefreshTokenRow.token_hash == token_hash)
             .with_for_update()
         )
-        return _to_refresh_token(row) if row else None
+        return to_entity(RefreshToken, row) if row else None
 
     async def mark_refresh_token_used(self, token_id: uuid.UUID, now: datetime) -> None:
         await self._session.execute(
@@ -168,7 +121,7 @@ class SqlSessionRepository:
         rows = await self._session.scalars(
             select(RefreshTokenRow).where(RefreshTokenRow.parent_id == token_id)
         )
-        return [_to_refresh_token(row) for row in rows]
+        return to_entities(RefreshToken, rows)
 
     async def count_users_with_live_sessions(self, now: datetime) -> int:
         """Not logged out, and still holding a refresh token that works."""

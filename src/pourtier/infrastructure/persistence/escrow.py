@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -24,6 +23,11 @@ from pourtier.domain.escrow import (
     TransactionStatus,
     TransactionType,
 )
+from pourtier.infrastructure.persistence.mapping import (
+    to_columns,
+    to_entities,
+    to_entity,
+)
 from pourtier.infrastructure.persistence.models import (
     EscrowCursorRow,
     EscrowTransactionRow,
@@ -34,50 +38,22 @@ from pourtier.infrastructure.persistence.models import (
 DEBITS = (TransactionType.WITHDRAW.value, TransactionType.SUBSCRIPTION_CHARGE.value)
 UNSENT = (TransactionStatus.PREPARED.value, TransactionStatus.EXPIRED.value)
 ERROR_MAX_LENGTH = 500
-
-
-def _to_transaction(row: EscrowTransactionRow) -> EscrowTransaction:
-    return EscrowTransaction(
-        id=row.id,
-        user_id=row.user_id,
-        wallet_address=row.wallet_address,
-        type=TransactionType(row.type),
-        amount=int(row.amount),
-        status=TransactionStatus(row.status),
-        prepared_transaction=row.prepared_transaction,
-        signed_transaction=row.signed_transaction,
-        signature=row.signature,
-        last_valid_block_height=row.last_valid_block_height,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        submitted_at=row.submitted_at,
-        confirmed_at=row.confirmed_at,
-        error=row.error,
-    )
+_LIFECYCLE = (
+    "status",
+    "signed_transaction",
+    "signature",
+    "submitted_at",
+    "confirmed_at",
+)
+"""What changes after a transaction is prepared; what was prepared never does."""
 
 
 def _error_text(error: str | None) -> str | None:
     return error[:ERROR_MAX_LENGTH] if error else error
 
 
-def _columns(t: EscrowTransaction) -> dict[str, object]:
-    return {
-        "id": t.id,
-        "user_id": t.user_id,
-        "wallet_address": t.wallet_address,
-        "type": t.type.value,
-        "amount": Decimal(t.amount),
-        "status": t.status.value,
-        "prepared_transaction": t.prepared_transaction,
-        "signed_transaction": t.signed_transaction,
-        "signature": t.signature,
-        "last_valid_block_height": t.last_valid_block_height,
-        "created_at": t.created_at,
-        "expires_at": t.expires_at,
-        "submitted_at": t.submitted_at,
-        "confirmed_at": t.confirmed_at,
-        "error": _error_text(t.error),
-    }
+def _columns(t: EscrowTransaction, only: tuple[str, ...] = ()) -> dict[str, object]:
+    return to_columns(t, only=only) | {"error": _error_text(t.error)}
 
 
 class SqlEscrowRepository:
@@ -105,7 +81,7 @@ class SqlEscrowRepository:
         if for_update:
             query = query.with_for_update()
         row = await self._session.scalar(query)
-        return _to_transaction(row) if row else None
+        return to_entity(EscrowTransaction, row) if row else None
 
     async def get_by_signature(self, signature: str) -> EscrowTransaction | None:
         row = await self._session.scalar(
@@ -113,23 +89,15 @@ class SqlEscrowRepository:
                 EscrowTransactionRow.signature == signature
             )
         )
-        return _to_transaction(row) if row else None
+        return to_entity(EscrowTransaction, row) if row else None
 
     async def save(self, transaction: EscrowTransaction) -> None:
-        """Only the lifecycle fields change; what was prepared never does."""
         t = transaction
         try:
             await self._session.execute(
                 update(EscrowTransactionRow)
                 .where(EscrowTransactionRow.id == t.id)
-                .values(
-                    status=t.status.value,
-                    signed_transaction=t.signed_transaction,
-                    signature=t.signature,
-                    submitted_at=t.submitted_at,
-                    confirmed_at=t.confirmed_at,
-                    error=_error_text(t.error),
-                )
+                .values(_columns(t, only=_LIFECYCLE))
                 .execution_options(synchronize_session=False)
             )
         except IntegrityError:
@@ -157,7 +125,7 @@ class SqlEscrowRepository:
             .limit(limit)
             .offset(offset)
         )
-        return [_to_transaction(row) for row in rows]
+        return to_entities(EscrowTransaction, rows)
 
     async def claim_pending(
         self, limit: int, exclude: Collection[uuid.UUID] = ()
@@ -172,7 +140,7 @@ class SqlEscrowRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_to_transaction(row) for row in rows]
+        return to_entities(EscrowTransaction, rows)
 
     async def expire_prepared(self, before: datetime) -> int:
         result = await self._session.execute(
@@ -193,13 +161,7 @@ class SqlEscrowRepository:
     async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
         result = await self._session.execute(
             insert(LedgerEntryRow)
-            .values(
-                id=entry.id,
-                user_id=entry.user_id,
-                escrow_transaction_id=entry.escrow_transaction_id,
-                delta=Decimal(entry.delta),
-                created_at=entry.created_at,
-            )
+            .values(to_columns(entry))
             .on_conflict_do_nothing(index_elements=["escrow_transaction_id"])
             .returning(LedgerEntryRow.id)
         )
@@ -261,7 +223,7 @@ class SqlEscrowRepository:
             .limit(1)
             .with_for_update()
         )
-        return _to_transaction(row) if row else None
+        return to_entity(EscrowTransaction, row) if row else None
 
     async def add_cursor(self, user_id: uuid.UUID, after_signature: str) -> None:
         await self._session.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -12,29 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import ACTIVE_DOCUMENTS_KEY, accepted_documents_key
 from pourtier.domain.errors import Conflict
-from pourtier.domain.legal import (
-    Acceptance,
-    DocumentStatus,
-    DocumentType,
-    LegalDocument,
+from pourtier.domain.legal import Acceptance, DocumentStatus, LegalDocument
+from pourtier.infrastructure.persistence.mapping import (
+    to_columns,
+    to_entities,
+    to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
     LegalAcceptanceRow,
     LegalDocumentRow,
 )
-
-
-def _to_document(row: LegalDocumentRow) -> LegalDocument:
-    return LegalDocument(
-        id=row.id,
-        document_type=DocumentType(row.document_type),
-        version=row.version,
-        title=row.title,
-        content=row.content,
-        content_sha256=row.content_sha256,
-        status=DocumentStatus(row.status),
-        effective_date=row.effective_date,
-    )
 
 
 class SqlLegalRepository:
@@ -48,11 +36,11 @@ class SqlLegalRepository:
             .where(LegalDocumentRow.status == DocumentStatus.ACTIVE.value)
             .order_by(LegalDocumentRow.document_type)
         )
-        return [_to_document(row) for row in rows]
+        return to_entities(LegalDocument, rows)
 
     async def get_document(self, document_id: uuid.UUID) -> LegalDocument | None:
         row = await self._session.get(LegalDocumentRow, document_id)
-        return _to_document(row) if row else None
+        return to_entity(LegalDocument, row) if row else None
 
     async def accepted_document_ids(self, user_id: uuid.UUID) -> set[uuid.UUID]:
         rows = await self._session.scalars(
@@ -70,19 +58,7 @@ class SqlLegalRepository:
             insert(LegalAcceptanceRow).on_conflict_do_nothing(
                 index_elements=["user_id", "document_id"]
             ),
-            [
-                {
-                    "id": a.id,
-                    "user_id": a.user_id,
-                    "document_id": a.document_id,
-                    "document_version": a.document_version,
-                    "content_sha256": a.content_sha256,
-                    "accepted_at": a.accepted_at,
-                    "ip_address": a.ip_address,
-                    "user_agent": a.user_agent,
-                }
-                for a in acceptances
-            ],
+            [to_columns(a) for a in acceptances],
         )
 
     async def publish(self, document: LegalDocument) -> None:
@@ -98,14 +74,7 @@ class SqlLegalRepository:
         )
         self._session.add(
             LegalDocumentRow(
-                id=document.id,
-                document_type=document.document_type.value,
-                version=document.version,
-                title=document.title,
-                content=document.content,
-                content_sha256=document.content_sha256,
-                status=DocumentStatus.ACTIVE.value,
-                effective_date=document.effective_date,
+                **to_columns(replace(document, status=DocumentStatus.ACTIVE))
             )
         )
         try:

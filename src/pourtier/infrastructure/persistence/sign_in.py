@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pourtier.domain.auth import LoginRecord, Nonce, RefreshToken
 from pourtier.domain.cache import Cache, user_key
+from pourtier.domain.users import User
+from pourtier.infrastructure.persistence.mapping import to_columns, to_entity
 from pourtier.infrastructure.persistence.models import AuthNonceRow
-from pourtier.infrastructure.persistence.users import _to_user
 
 _ADD_NONCE = insert(AuthNonceRow.__table__)  # type: ignore[arg-type]
 
@@ -75,16 +76,7 @@ class SqlSignIns:
 
     async def add_nonce(self, nonce: Nonce) -> None:
         async with self._engine.connect() as connection:
-            await connection.execute(
-                _ADD_NONCE,
-                {
-                    "value": nonce.value,
-                    "wallet_address": nonce.wallet_address,
-                    "issued_at": nonce.issued_at,
-                    "expires_at": nonce.expires_at,
-                    "consumed_at": nonce.consumed_at,
-                },
-            )
+            await connection.execute(_ADD_NONCE, to_columns(nonce))
 
     async def log_in(
         self,
@@ -124,6 +116,6 @@ class SqlSignIns:
         )
         if row.id is None:
             return LoginRecord(None, found, row.account_exists)
-        user = _to_user(row)
+        user = to_entity(User, row)
         await self._cache.invalidate([user_key(user.id)])
         return LoginRecord(user, found, True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
@@ -19,10 +18,14 @@ from pourtier.domain.subscriptions import (
     GRACE,
     ChargeKind,
     ChargeStatus,
-    PlanName,
     Subscription,
     SubscriptionCharge,
     SubscriptionStatus,
+)
+from pourtier.infrastructure.persistence.mapping import (
+    to_columns,
+    to_entities,
+    to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
     EscrowTransactionRow,
@@ -35,74 +38,6 @@ from pourtier.infrastructure.persistence.models import (
 LIVE = [s.value for s in SubscriptionStatus if s.is_live]
 
 
-def _to_subscription(row: SubscriptionRow) -> Subscription:
-    return Subscription(
-        id=row.id,
-        user_id=row.user_id,
-        plan=PlanName(row.plan),
-        status=SubscriptionStatus(row.status),
-        current_period_start=row.current_period_start,
-        current_period_end=row.current_period_end,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        auto_renew=row.auto_renew,
-        cancel_at_period_end=row.cancel_at_period_end,
-        scheduled_plan=PlanName(row.scheduled_plan) if row.scheduled_plan else None,
-        canceled_at=row.canceled_at,
-    )
-
-
-def _subscription_values(subscription: Subscription) -> dict[str, Any]:
-    return {
-        "user_id": subscription.user_id,
-        "plan": subscription.plan.value,
-        "status": subscription.status.value,
-        "current_period_start": subscription.current_period_start,
-        "current_period_end": subscription.current_period_end,
-        "auto_renew": subscription.auto_renew,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "scheduled_plan": (
-            subscription.scheduled_plan.value if subscription.scheduled_plan else None
-        ),
-        "canceled_at": subscription.canceled_at,
-        "created_at": subscription.created_at,
-        "updated_at": subscription.updated_at,
-    }
-
-
-def _to_charge(row: SubscriptionChargeRow) -> SubscriptionCharge:
-    return SubscriptionCharge(
-        id=row.id,
-        subscription_id=row.subscription_id,
-        user_id=row.user_id,
-        kind=ChargeKind(row.kind),
-        period_start=row.period_start,
-        amount=int(row.amount),
-        plan=PlanName(row.plan),
-        created_at=row.created_at,
-        status=ChargeStatus(row.status),
-        escrow_transaction_id=row.escrow_transaction_id,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-    )
-
-
-def _charge_values(charge: SubscriptionCharge) -> dict[str, Any]:
-    return {
-        "subscription_id": charge.subscription_id,
-        "user_id": charge.user_id,
-        "kind": charge.kind.value,
-        "period_start": charge.period_start,
-        "amount": Decimal(charge.amount),
-        "plan": charge.plan.value,
-        "status": charge.status.value,
-        "escrow_transaction_id": charge.escrow_transaction_id,
-        "attempts": charge.attempts,
-        "next_attempt_at": charge.next_attempt_at,
-        "created_at": charge.created_at,
-    }
-
-
 class SqlSubscriptionRepository:
     def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
         self._session = session
@@ -111,9 +46,7 @@ class SqlSubscriptionRepository:
     async def add(self, subscription: Subscription) -> None:
         """Conflict if the user already has a live one (a partial unique index)."""
         self._changed.add(live_subscription_key(subscription.user_id))
-        self._session.add(
-            SubscriptionRow(id=subscription.id, **_subscription_values(subscription))
-        )
+        self._session.add(SubscriptionRow(**to_columns(subscription)))
         try:
             await self._session.flush()
         except IntegrityError:
@@ -128,14 +61,14 @@ class SqlSubscriptionRepository:
         row = await self._session.scalar(
             query.execution_options(populate_existing=True)
         )
-        return _to_subscription(row) if row else None
+        return to_entity(Subscription, row) if row else None
 
     async def save(self, subscription: Subscription) -> None:
         self._changed.add(live_subscription_key(subscription.user_id))
         await self._session.execute(
             update(SubscriptionRow)
             .where(SubscriptionRow.id == subscription.id)
-            .values(**_subscription_values(subscription))
+            .values(to_columns(subscription))
             .execution_options(synchronize_session=False)
         )
 
@@ -146,7 +79,7 @@ class SqlSubscriptionRepository:
             .where(SubscriptionRow.user_id == user_id, SubscriptionRow.status.in_(LIVE))
             .execution_options(populate_existing=True)
         )
-        return _to_subscription(row) if row else None
+        return to_entity(Subscription, row) if row else None
 
     async def list_for_user(
         self, user_id: uuid.UUID, status: SubscriptionStatus | None
@@ -157,7 +90,7 @@ class SqlSubscriptionRepository:
         rows = await self._session.scalars(
             query.order_by(SubscriptionRow.created_at.desc(), SubscriptionRow.id)
         )
-        return [_to_subscription(row) for row in rows]
+        return to_entities(Subscription, rows)
 
     async def claim_due(
         self, now: datetime, limit: int, exclude: Collection[uuid.UUID] = ()
@@ -197,12 +130,12 @@ class SqlSubscriptionRepository:
             .with_for_update(of=[SubscriptionRow, UserRow], skip_locked=True)
             .execution_options(populate_existing=True)
         )
-        return [_to_subscription(row) for row in await self._session.scalars(query)]
+        return to_entities(Subscription, await self._session.scalars(query))
 
     async def add_charge(self, charge: SubscriptionCharge) -> bool:
         result = await self._session.execute(
             insert(SubscriptionChargeRow)
-            .values(id=charge.id, **_charge_values(charge))
+            .values(to_columns(charge))
             .on_conflict_do_nothing(
                 index_elements=["subscription_id", "kind", "period_start"]
             )
@@ -219,7 +152,7 @@ class SqlSubscriptionRepository:
         row = await self._session.scalar(
             query.execution_options(populate_existing=True)
         )
-        return _to_charge(row) if row else None
+        return to_entity(SubscriptionCharge, row) if row else None
 
     async def get_charge(
         self,
@@ -250,7 +183,7 @@ class SqlSubscriptionRepository:
         await self._session.execute(
             update(SubscriptionChargeRow)
             .where(SubscriptionChargeRow.id == charge.id)
-            .values(**_charge_values(charge))
+            .values(to_columns(charge))
             .execution_options(synchronize_session=False)
         )
 

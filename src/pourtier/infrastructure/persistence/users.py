@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import user_key
 from pourtier.domain.errors import Conflict
-from pourtier.domain.users import KycStatus, User
+from pourtier.domain.users import User
+from pourtier.infrastructure.persistence.mapping import to_columns, to_entity
 from pourtier.infrastructure.persistence.models import UserRow
 
-
-def _to_user(row: UserRow | Row[Any]) -> User:
-    return User(
-        id=row.id,
-        wallet_address=row.wallet_address,
-        display_name=row.display_name,
-        email=row.email,
-        kyc_status=KycStatus(row.kyc_status),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_login_at=row.last_login_at,
-    )
+_PROFILE = ("display_name", "email", "kyc_status", "updated_at", "last_login_at")
+"""What changes after registration."""
 
 
 class SqlUserRepository:
@@ -35,27 +25,16 @@ class SqlUserRepository:
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self._session.get(UserRow, user_id)
-        return _to_user(row) if row else None
+        return to_entity(User, row) if row else None
 
     async def get_by_wallet(self, wallet_address: str) -> User | None:
         row = await self._session.scalar(
             select(UserRow).where(UserRow.wallet_address == wallet_address)
         )
-        return _to_user(row) if row else None
+        return to_entity(User, row) if row else None
 
     async def add(self, user: User) -> None:
-        self._session.add(
-            UserRow(
-                id=user.id,
-                wallet_address=user.wallet_address,
-                display_name=user.display_name,
-                email=user.email,
-                kyc_status=user.kyc_status.value,
-                created_at=user.created_at,
-                updated_at=user.updated_at,
-                last_login_at=user.last_login_at,
-            )
-        )
+        self._session.add(UserRow(**to_columns(user)))
         try:
             await self._session.flush()
         except IntegrityError:
@@ -66,12 +45,6 @@ class SqlUserRepository:
         await self._session.execute(
             update(UserRow)
             .where(UserRow.id == user.id)
-            .values(
-                display_name=user.display_name,
-                email=user.email,
-                kyc_status=user.kyc_status.value,
-                updated_at=user.updated_at,
-                last_login_at=user.last_login_at,
-            )
+            .values(to_columns(user, only=_PROFILE))
             .execution_options(synchronize_session=False)
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pourtier.application.auth import TokenPair
 from pourtier.presentation.deps import ClientDep, ContainerDep, CurrentAuth
 from pourtier.presentation.responses import errors
 from pourtier.presentation.route_limits import WalletBudgetDep
@@ -18,18 +17,8 @@ from pourtier.presentation.schemas.auth import (
     TokenOut,
     VerifyOut,
 )
-from pourtier.presentation.schemas.users import UserOut
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-
-def _tokens(pair: TokenPair) -> TokenOut:
-    return TokenOut(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
-        user=UserOut.of(pair.user),
-    )
 
 
 @router.post("/nonce")
@@ -47,11 +36,10 @@ async def issue_nonce(body: NonceIn, container: ContainerDep) -> NonceOut:
 async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
-    result = await container.auth.verify(
-        body.wallet_address, body.message, body.signature, budget
-    )
-    return VerifyOut(
-        valid=True, wallet_address=result.wallet_address, user_exists=result.user_exists
+    return VerifyOut.model_validate(
+        await container.auth.verify(
+            body.wallet_address, body.message, body.signature, budget
+        )
     )
 
 
@@ -74,7 +62,7 @@ async def register(
         client,
         budget,
     )
-    return _tokens(pair)
+    return TokenOut.model_validate(pair)
 
 
 @router.post("/login", responses=errors(401, 404, s404="No account for this wallet"))
@@ -84,12 +72,12 @@ async def login(
     pair = await container.auth.login(
         body.wallet_address, body.message, body.signature, client, budget
     )
-    return _tokens(pair)
+    return TokenOut.model_validate(pair)
 
 
 @router.post("/refresh", responses=errors(401))
 async def refresh(body: RefreshIn, container: ContainerDep) -> TokenOut:
-    return _tokens(await container.auth.refresh(body.refresh_token))
+    return TokenOut.model_validate(await container.auth.refresh(body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -75,14 +75,14 @@ async def submit(
     body: SubmitIn, auth: CurrentAuth, container: ContainerDep
 ) -> SubmittedOut:
     signed = decode_transaction(body.signed_transaction)
-    return SubmittedOut.of(
+    return SubmittedOut.model_validate(
         await container.escrow.submit(auth.user.id, body.transaction_id, signed)
     )
 
 
 @router.get("/balance", responses=CHAIN_ERRORS)
 async def balance(auth: CurrentAuth, container: ContainerDep) -> BalanceOut:
-    return BalanceOut.of(await container.escrow.balance(auth.user.id))
+    return BalanceOut.model_validate(await container.escrow.balance(auth.user.id))
 
 
 @router.get("/transactions")
@@ -94,7 +94,7 @@ async def transactions(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TransactionOut]:
     found = await container.escrow.transactions(auth.user.id, type, limit, offset)
-    return [TransactionOut.of(t) for t in found]
+    return [TransactionOut.model_validate(t) for t in found]
 
 
 @router.get(
@@ -104,6 +104,6 @@ async def transactions(
 async def transaction(
     transaction_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
 ) -> TransactionOut:
-    return TransactionOut.of(
+    return TransactionOut.model_validate(
         await container.escrow.transaction(auth.user.id, transaction_id)
     )

@@ -75,7 +75,9 @@ CHANGE_ERRORS = {
 
 @public_router.get("/plans")
 async def plans(container: ContainerDep) -> list[PlanOut]:
-    return [PlanOut.of(plan) for plan in container.subscriptions.plan_list()]
+    return [
+        PlanOut.model_validate(plan) for plan in container.subscriptions.plan_list()
+    ]
 
 
 @router.post(
@@ -127,7 +129,7 @@ async def check(request: Request) -> Response:
     # The gate by plain calls, not dependencies: nothing for FastAPI to resolve.
     auth = await require_compliance(request, await current_auth(request))
     access = await container_of(request).subscriptions.check(auth.user.id)
-    return ModelResponse(AccessOut.of(access))
+    return ModelResponse(AccessOut.model_validate(access))
 
 
 @router.get("/{subscription_id}", responses=NOT_YOURS)

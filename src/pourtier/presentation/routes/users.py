@@ -7,7 +7,6 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from pourtier.application.users import Profile
 from pourtier.presentation.deps import (
     ContainerDep,
     CurrentAuth,
@@ -16,16 +15,9 @@ from pourtier.presentation.deps import (
     gated_by,
 )
 from pourtier.presentation.responses import ModelResponse, errors
-from pourtier.presentation.schemas.legal import PendingDocumentOut
 from pourtier.presentation.schemas.users import ProfileOut, ProfilePatchIn, UserOut
 
 router = APIRouter(prefix="/api/users", tags=["users"])
-
-
-def _profile(profile: Profile) -> ProfileOut:
-    return ProfileOut.of_user(
-        profile.user, [PendingDocumentOut.of(d) for d in profile.pending_documents]
-    )
 
 
 @gated_by(current_auth)
@@ -33,7 +25,7 @@ async def me(request: Request) -> Response:
     # The gate by a plain call, not a dependency: nothing for FastAPI to resolve.
     auth = await current_auth(request)
     profile = await container_of(request).users.profile(auth.user.id)
-    return ModelResponse(_profile(profile))
+    return ModelResponse(ProfileOut.of(profile))
 
 
 @router.patch("/me")
@@ -41,11 +33,12 @@ async def update_me(
     body: ProfilePatchIn, auth: CurrentAuth, container: ContainerDep
 ) -> ProfileOut:
     changes = body.model_dump(exclude_unset=True)
-    return _profile(await container.users.update_profile(auth.user.id, changes))
+    return ProfileOut.of(await container.users.update_profile(auth.user.id, changes))
 
 
 @router.get("/{user_id}", responses=errors(404, s404="Not yours, or unknown"))
 async def get_user(
     user_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
 ) -> UserOut:
-    return UserOut.of(await container.users.get_visible(auth.user.id, user_id))
+    user = await container.users.get_visible(auth.user.id, user_id)
+    return UserOut.model_validate(user)

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.presentation.schemas.common import (
+    Out,
     RequestBody,
     SignatureText,
     SignedMessage,
@@ -35,13 +36,13 @@ class RegisterIn(SignedIn):
     accepted_document_ids: list[uuid.UUID] = Field(max_length=16)
 
 
-class VerifyOut(BaseModel):
-    valid: bool
+class VerifyOut(Out):
+    valid: bool = True
     wallet_address: str
     user_exists: bool
 
 
-class TokenOut(BaseModel):
+class TokenOut(Out):
     access_token: str
     refresh_token: str
     token_type: str = "bearer"  # noqa: S105

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from pourtier.domain.errors import InvalidInput
+from pourtier.domain.money import format_usdc
 from pourtier.domain.users import validate_wallet_address
 
 
@@ -36,3 +37,21 @@ class RequestBody(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class Out(BaseModel):
+    """Responses are read from the attributes of what a use case returns.
+
+    The domain's objects carry the fields under the same names, so a response
+    is `SomeOut.model_validate(obj)`, with no field list written twice.
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+Usdc = Annotated[
+    str,
+    BeforeValidator(format_usdc),
+    Field(description="USDC as a decimal string: '12.5'"),
+]
+"""An amount held in base units, answered in USDC."""

@@ -8,11 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from pourtier.application.escrow import EscrowBalance, Prepared, Submitted
+from pourtier.application.escrow import Prepared
 from pourtier.domain.errors import InvalidInput
-from pourtier.domain.escrow import EscrowTransaction
-from pourtier.domain.money import format_usdc
-from pourtier.presentation.schemas.common import RequestBody
+from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 
 UsdcText = Annotated[
     str,
@@ -75,44 +73,25 @@ class PreparedOut(BaseModel):
         )
 
 
-class SubmittedOut(BaseModel):
+class SubmittedOut(Out):
     transaction_id: uuid.UUID
     signature: str
     status: str
 
-    @classmethod
-    def of(cls, submitted: Submitted) -> SubmittedOut:
-        return cls(
-            transaction_id=submitted.transaction_id,
-            signature=submitted.signature,
-            status=submitted.status.value,
-        )
 
-
-class BalanceOut(BaseModel):
+class BalanceOut(Out):
     escrow_account: str
     is_initialized: bool
-    balance: str
-    allowance_remaining: str
+    balance: Usdc
+    allowance_remaining: Usdc
     token_mint: str
     synced_at: datetime
 
-    @classmethod
-    def of(cls, balance: EscrowBalance) -> BalanceOut:
-        return cls(
-            escrow_account=balance.escrow_account,
-            is_initialized=balance.is_initialized,
-            balance=format_usdc(balance.balance),
-            allowance_remaining=format_usdc(balance.allowance_remaining),
-            token_mint=balance.token_mint,
-            synced_at=balance.synced_at,
-        )
 
-
-class TransactionOut(BaseModel):
+class TransactionOut(Out):
     id: uuid.UUID
     type: str
-    amount: str
+    amount: Usdc
     status: str
     signature: str | None
     error: str | None
@@ -120,18 +99,3 @@ class TransactionOut(BaseModel):
     expires_at: datetime
     submitted_at: datetime | None
     confirmed_at: datetime | None
-
-    @classmethod
-    def of(cls, t: EscrowTransaction) -> TransactionOut:
-        return cls(
-            id=t.id,
-            type=t.type.value,
-            amount=format_usdc(t.amount),
-            status=t.status.value,
-            signature=t.signature,
-            error=t.error,
-            created_at=t.created_at,
-            expires_at=t.expires_at,
-            submitted_at=t.submitted_at,
-            confirmed_at=t.confirmed_at,
-        )

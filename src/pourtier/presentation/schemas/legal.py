@@ -3,37 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from pourtier.domain.legal import LegalDocument
-from pourtier.presentation.schemas.common import RequestBody
-
-
-class LegalDocumentOut(BaseModel):
-    id: uuid.UUID
-    document_type: str
-    version: str
-    title: str
-    content: str
-    content_sha256: str
-    status: str
-    effective_date: datetime
-
-    @classmethod
-    def of(cls, doc: LegalDocument) -> LegalDocumentOut:
-        return cls(
-            id=doc.id,
-            document_type=doc.document_type.value,
-            version=doc.version,
-            title=doc.title,
-            content=doc.content,
-            content_sha256=doc.content_sha256,
-            status=doc.status.value,
-            effective_date=doc.effective_date,
-        )
+from pourtier.presentation.schemas.common import Out, RequestBody
 
 
-class PendingDocumentOut(BaseModel):
+class PendingDocumentOut(Out):
     """A pending document named without its (long) content."""
 
     id: uuid.UUID
@@ -41,25 +16,23 @@ class PendingDocumentOut(BaseModel):
     version: str
     title: str
 
-    @classmethod
-    def of(cls, doc: LegalDocument) -> PendingDocumentOut:
-        return cls(
-            id=doc.id,
-            document_type=doc.document_type.value,
-            version=doc.version,
-            title=doc.title,
-        )
+
+class LegalDocumentOut(PendingDocumentOut):
+    content: str
+    content_sha256: str
+    status: str
+    effective_date: datetime
 
 
 class AcceptIn(RequestBody):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=16)
 
 
-class ComplianceOut(BaseModel):
+class ComplianceOut(Out):
     is_compliant: bool
     pending_documents: list[PendingDocumentOut]
 
 
-class ComplianceErrorOut(BaseModel):
+class ComplianceErrorOut(Out):
     detail: str
     pending_documents: list[PendingDocumentOut]

@@ -6,28 +6,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.application.subscription_answers import SubscriptionView
-from pourtier.application.subscriptions import Access
-from pourtier.domain.money import format_usdc
-from pourtier.domain.subscriptions import Plan, PlanName
-from pourtier.presentation.schemas.common import RequestBody
+from pourtier.domain.subscriptions import PlanName
+from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 
 
-class PlanOut(BaseModel):
+class PlanOut(Out):
     name: str
-    price: str = Field(description="USDC per period, decimal string")
+    price: Usdc = Field(description="USDC per period, decimal string")
     period_days: int
     max_active_strategies: int | None = Field(description="null: unlimited")
     features: list[str]
-
-    @classmethod
-    def of(cls, plan: Plan) -> PlanOut:
-        return cls(
-            name=plan.name.value,
-            price=format_usdc(plan.price),
-            period_days=plan.period.days,
-            max_active_strategies=plan.max_active_strategies,
-            features=list(plan.features),
-        )
 
 
 class SubscribeIn(RequestBody):
@@ -35,7 +23,7 @@ class SubscribeIn(RequestBody):
     auto_renew: bool = True
 
 
-class SubscriptionOut(BaseModel):
+class SubscriptionOut(Out):
     id: uuid.UUID
     plan: str
     status: str
@@ -55,21 +43,8 @@ class SubscriptionOut(BaseModel):
 
     @classmethod
     def of(cls, view: SubscriptionView) -> SubscriptionOut:
-        s = view.subscription
-        return cls(
-            id=s.id,
-            plan=s.plan.value,
-            status=s.status.value,
-            current_period_start=s.current_period_start,
-            current_period_end=s.current_period_end,
-            auto_renew=s.auto_renew,
-            cancel_at_period_end=s.cancel_at_period_end,
-            scheduled_plan=s.scheduled_plan.value if s.scheduled_plan else None,
-            canceled_at=s.canceled_at,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-            charge_signature=view.charge_signature,
-        )
+        fields = vars(view.subscription) | {"charge_signature": view.charge_signature}
+        return cls.model_validate(fields)
 
 
 class PaymentFailedOut(BaseModel):
@@ -77,7 +52,7 @@ class PaymentFailedOut(BaseModel):
     subscription: SubscriptionOut | None
 
 
-class AccessOut(BaseModel):
+class AccessOut(Out):
     has_access: bool
     plan: str | None
     status: str | None
@@ -86,14 +61,3 @@ class AccessOut(BaseModel):
     )
     max_active_strategies: int | None = Field(description="null: unlimited")
     features: list[str]
-
-    @classmethod
-    def of(cls, access: Access) -> AccessOut:
-        return cls(
-            has_access=access.has_access,
-            plan=access.plan.value if access.plan else None,
-            status=access.status.value if access.status else None,
-            expires_at=access.expires_at,
-            max_active_strategies=access.max_active_strategies,
-            features=list(access.features),
-        )

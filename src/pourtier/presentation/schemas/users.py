@@ -3,14 +3,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from pourtier.domain.users import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, User
-from pourtier.presentation.schemas.common import RequestBody
+from pourtier.application.users import Profile
+from pourtier.domain.users import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH
+from pourtier.presentation.schemas.common import Out, RequestBody
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: uuid.UUID
     wallet_address: str
     display_name: str | None
@@ -20,37 +21,15 @@ class UserOut(BaseModel):
     updated_at: datetime
     last_login_at: datetime | None
 
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            wallet_address=user.wallet_address,
-            display_name=user.display_name,
-            email=user.email,
-            kyc_status=user.kyc_status.value,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-            last_login_at=user.last_login_at,
-        )
-
 
 class ProfileOut(UserOut):
     pending_documents: list[PendingDocumentOut]
 
     @classmethod
-    def of_user(cls, user: User, pending: list[PendingDocumentOut]) -> ProfileOut:
-        """Built in one validation (GET /api/users/me is a hot path)."""
-        return cls(
-            id=user.id,
-            wallet_address=user.wallet_address,
-            display_name=user.display_name,
-            email=user.email,
-            kyc_status=user.kyc_status.value,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-            last_login_at=user.last_login_at,
-            pending_documents=pending,
-        )
+    def of(cls, profile: Profile) -> ProfileOut:
+        """The user's fields and the pending documents, in one validation."""
+        fields = vars(profile.user) | {"pending_documents": profile.pending_documents}
+        return cls.model_validate(fields)
 
 
 class ProfilePatchIn(RequestBody):

@@ -1,0 +1,49 @@
+"""One mapping per entity: a domain dataclass's fields are its table's columns.
+
+Each table is named after its entity's fields, so rows and entities convert
+by name with nothing written per entity: a row becomes an entity through the
+dataclass's own pydantic validation (stored strings to enums, NUMERIC amounts
+to ints, and a refusal if the database holds what the entity cannot), and an
+entity becomes column values field by field (asyncpg takes enums as their
+strings and ints for NUMERIC as they are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+T = TypeVar("T")
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    if kind not in _NAMES:
+        _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return _NAMES[kind]
+
+
+def to_entity(kind: type[T], row: object) -> T:
+    """The `kind` read from an ORM instance or a result row with its columns."""
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    found: T = _ADAPTERS[kind].validate_python(
+        {name: getattr(row, name) for name in _names(kind)}
+    )
+    return found
+
+
+def to_entities(kind: type[T], rows: Iterable[object]) -> list[T]:
+    return [to_entity(kind, row) for row in rows]
+
+
+def to_columns(entity: object, *, only: Iterable[str] = ()) -> dict[str, Any]:
+    """The column values of `entity`: all of its fields, or `only` these."""
+    names = tuple(only) or _names(type(entity))
+    return {name: getattr(entity, name) for name in names}
