@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pourtier.infrastructure.solana.chain_history import ChainHistory
-from pourtier.infrastructure.solana.node import ChainTransaction, TokenBalance
+from pourtier.infrastructure.solana.node import (
+    ChainTransaction,
+    HistoryPage,
+    TokenBalance,
+)
 
 
 def record(n: int, *keys: str) -> ChainTransaction:
@@ -27,7 +31,7 @@ def signatures(
     before: str | None = None,
     until: str | None = None,
 ) -> list[str]:
-    found = history.signatures_for_address(address, before=before, until=until)
+    found = history.signatures_for_address(address, HistoryPage(before, until))
     return [info.signature for info in found]
 
 
@@ -42,7 +46,10 @@ def test_newest_first_between_before_and_until() -> None:
         "sig3",
         "sig2",
     ]
-    assert [i.signature for i in history.signatures_for_address("payer", limit=2)] == [
+    assert [
+        i.signature
+        for i in history.signatures_for_address("payer", HistoryPage(limit=2))
+    ] == [
         "sig5",
         "sig4",
     ]

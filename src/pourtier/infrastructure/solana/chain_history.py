@@ -26,8 +26,9 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 
 from pourtier.infrastructure.solana.files import write_atomically
 from pourtier.infrastructure.solana.node import (
-    MAX_SIGNATURES_PER_PAGE,
+    NEWEST,
     ChainTransaction,
+    HistoryPage,
     SignatureInfo,
     TokenBalance,
 )
@@ -142,20 +143,15 @@ class ChainHistory:
                     del self._by_address[key]
 
     def signatures_for_address(
-        self,
-        address: str,
-        before: str | None = None,
-        until: str | None = None,
-        limit: int = MAX_SIGNATURES_PER_PAGE,
+        self, address: str, page: HistoryPage = NEWEST
     ) -> list[SignatureInfo]:
-        """Newest first, strictly older than `before` and newer than `until`."""
         found: list[SignatureInfo] = []
-        started = before is None
+        started = page.before is None
         for signature in reversed(self._by_address.get(address, ())):
             if not started:
-                started = signature == before
+                started = signature == page.before
                 continue
-            if signature == until or len(found) >= limit:
+            if signature == page.until or len(found) >= page.limit:
                 break
             record = self._records[signature]
             found.append(

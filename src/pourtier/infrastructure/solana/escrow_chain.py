@@ -47,6 +47,7 @@ from pourtier.domain.money import USDC_DECIMALS
 from pourtier.infrastructure.solana.node import (
     MAX_SIGNATURES_PER_PAGE,
     ChainTransaction,
+    HistoryPage,
     Node,
     SignatureInfo,
     TokenBalance,
@@ -280,7 +281,7 @@ class SolanaEscrowChain:
         while True:
             before = newer[-1].signature if newer else None
             page = await self.node.signatures(
-                escrow, before=before, until=after_signature, limit=self.history_page
+                escrow, HistoryPage(before, after_signature, self.history_page)
             )
             newer.extend(page)
             if len(page) < self.history_page:

@@ -39,8 +39,9 @@ from pourtier.infrastructure.solana.chain_history import (
 )
 from pourtier.infrastructure.solana.files import write_atomically
 from pourtier.infrastructure.solana.node import (
-    MAX_SIGNATURES_PER_PAGE,
+    NEWEST,
     ChainTransaction,
+    HistoryPage,
     SignatureInfo,
 )
 from pourtier.infrastructure.solana.rpc import transaction_error_text
@@ -235,31 +236,13 @@ class LiteSvmNode:
 
     # --- history (getSignaturesForAddress, getTransaction) ---------------------
 
-    def signatures_for_address(
-        self,
-        address: Pubkey,
-        before: str | None = None,
-        until: str | None = None,
-        limit: int = MAX_SIGNATURES_PER_PAGE,
-    ) -> list[SignatureInfo]:
-        """Transactions that named `address`, newest first (see ChainHistory)."""
-        return self.history.signatures_for_address(str(address), before, until, limit)
-
-    def transaction(self, signature: str) -> ChainTransaction | None:
-        return self.history.transaction(signature)
-
     async def signatures(
-        self,
-        address: Pubkey,
-        *,
-        before: str | None = None,
-        until: str | None = None,
-        limit: int = MAX_SIGNATURES_PER_PAGE,
+        self, address: Pubkey, page: HistoryPage = NEWEST
     ) -> list[SignatureInfo]:
-        return self.signatures_for_address(address, before, until, limit)
+        return self.history.signatures_for_address(str(address), page)
 
     async def get_transaction(self, signature: str) -> ChainTransaction | None:
-        return self.transaction(signature)
+        return self.history.transaction(signature)
 
     async def signature_state(self, signature: Signature) -> SignatureState:
         return self._results.get(str(signature), SignatureState(Commitment.UNKNOWN))

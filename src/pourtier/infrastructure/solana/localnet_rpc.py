@@ -36,6 +36,7 @@ from starlette.routing import Route
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.escrow import Commitment
 from pourtier.infrastructure.solana.local_chain import LocalChain
+from pourtier.infrastructure.solana.node import HistoryPage
 from pourtier.infrastructure.solana.rpc_shapes import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -371,7 +372,8 @@ class LocalnetRpc:
             str(parse_signature(config[key])) if config.get(key) else None
             for key in ("before", "until")
         )
-        found = self.node.signatures_for_address(address, before, until, limit)
+        page = HistoryPage(before, until, limit)
+        found = self.node.history.signatures_for_address(str(address), page)
         only_final = config.get("commitment") == "finalized"
         return [
             {
@@ -393,7 +395,7 @@ class LocalnetRpc:
         encoding = config.get("encoding", "json")
         if encoding not in ("json", "base64"):
             raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
-        found = self.node.transaction(signature)
+        found = self.node.history.transaction(signature)
         if found is None or (
             config.get("commitment") == "finalized" and not self._final(signature)
         ):

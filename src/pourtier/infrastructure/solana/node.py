@@ -26,6 +26,19 @@ class SignatureInfo:
 
 
 @dataclass(frozen=True)
+class HistoryPage:
+    """Which of an address's signatures to list, newest first: those strictly
+    older than `before` and newer than `until`, at most `limit`."""
+
+    before: str | None = None
+    until: str | None = None
+    limit: int = MAX_SIGNATURES_PER_PAGE
+
+
+NEWEST = HistoryPage()
+
+
+@dataclass(frozen=True)
 class TokenBalance:
     """A token account's balance around a transaction (meta.pre/postTokenBalances)."""
 
@@ -74,17 +87,9 @@ class Node(Protocol):
     async def health(self) -> str: ...
 
     async def signatures(
-        self,
-        address: Pubkey,
-        *,
-        before: str | None = None,
-        until: str | None = None,
-        limit: int = MAX_SIGNATURES_PER_PAGE,
+        self, address: Pubkey, page: HistoryPage = NEWEST
     ) -> list[SignatureInfo]:
-        """Finalized transactions that touched `address`, newest first.
-
-        Only those older than `before` and newer than `until` (both excluded).
-        """
+        """Finalized transactions that touched `address`, newest first."""
         ...
 
     async def get_transaction(self, signature: str) -> ChainTransaction | None:

@@ -76,8 +76,9 @@ from pourtier.domain.escrow import (
     SignatureState,
 )
 from pourtier.infrastructure.solana.node import (
-    MAX_SIGNATURES_PER_PAGE,
+    NEWEST,
     ChainTransaction,
+    HistoryPage,
     SignatureInfo,
     TokenBalance,
 )
@@ -230,20 +231,16 @@ class RpcNode:
         return "solana-rpc"
 
     async def signatures(
-        self,
-        address: Pubkey,
-        *,
-        before: str | None = None,
-        until: str | None = None,
-        limit: int = MAX_SIGNATURES_PER_PAGE,
+        self, address: Pubkey, page: HistoryPage = NEWEST
     ) -> list[SignatureInfo]:
+        before, until = page.before, page.until
         response = await self._call(
             "getSignaturesForAddress",
             lambda: self._client.get_signatures_for_address(
                 address,
                 before=Signature.from_string(before) if before else None,
                 until=Signature.from_string(until) if until else None,
-                limit=limit,
+                limit=page.limit,
                 commitment=Finalized,
             ),
         )
