@@ -192,13 +192,8 @@ def fresh_workers(
     follower.settlement_hooks.append(
         ChargeSettlement(clock=clock, plans=renewals.plans, grace=renewals.grace)
     )
-    return follower, SubscriptionRenewals(
-        uow=renewals.uow,
-        chain=chain,
-        clock=clock,
-        follow=follower.follow_one,
-        plans=renewals.plans,
-        grace=renewals.grace,
+    return follower, dataclasses.replace(
+        renewals, chain=chain, clock=clock, follow=follower.follow_one
     )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pourtier.application.cached import CachedReads
-from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
+from pourtier.application.cached import ReadsThroughCache
+from pourtier.application.common import ClientInfo
 from pourtier.application.legal import check_accepts_all_active
 from pourtier.domain.auth import (
     AccessClaims,
@@ -24,7 +24,6 @@ from pourtier.domain.auth import (
     new_nonce,
     new_refresh_token,
 )
-from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import AuthenticationFailed, Conflict
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
@@ -63,20 +62,13 @@ class Authenticated:
     claims: AccessClaims
 
 
-@dataclass
-class AuthUseCases:
-    uow: UnitOfWorkFactory
+@dataclass(kw_only=True)
+class AuthUseCases(ReadsThroughCache):
     sign_ins: SignInStore
     policy: SignInPolicy
     verifier: SignatureVerifier
     tokens: AccessTokenCodec
-    clock: Clock
     refresh_ttl: timedelta
-    cache: Cache = field(default_factory=NoCache)
-
-    @property
-    def _reads(self) -> CachedReads:
-        return CachedReads(self.uow, self.cache)
 
     async def issue_nonce(self, wallet_address: str) -> SignInMessage:
         validate_wallet_address(wallet_address)

@@ -16,18 +16,19 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import FrozenInstanceError, dataclass, fields
+from dataclasses import FrozenInstanceError, dataclass, field, fields
 from typing import Any, Self, TypeVar, cast
 
 from pydantic import TypeAdapter
 
-from pourtier.application.common import UnitOfWorkFactory
+from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.domain.auth import AuthSession
 from pourtier.domain.cache import (
     ACTIVE_DOCUMENTS_KEY,
     Cache,
     Codec,
     Json,
+    NoCache,
     accepted_documents_key,
     live_subscription_key,
     session_key,
@@ -214,3 +215,16 @@ class CachedReads:
         key = live_subscription_key(user_id)
         found = await self.cache.get_or_load(key, load, LIVE_SUBSCRIPTION)
         return found.subscription if found else None
+
+
+@dataclass
+class ReadsThroughCache:
+    """The base of use cases that read through the cache."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    cache: Cache = field(default_factory=NoCache)
+
+    @property
+    def _reads(self) -> CachedReads:
+        return CachedReads(self.uow, self.cache)

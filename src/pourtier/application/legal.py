@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
-from pourtier.application.cached import CachedReads
-from pourtier.application.common import ClientInfo, Clock, UnitOfWorkFactory
-from pourtier.domain.cache import Cache, NoCache
+from pourtier.application.cached import ReadsThroughCache
+from pourtier.application.common import ClientInfo
 from pourtier.domain.errors import ComplianceRequired, Conflict, InvalidInput
 from pourtier.domain.legal import (
     Acceptance,
@@ -66,15 +65,7 @@ class Compliance:
 
 
 @dataclass
-class LegalUseCases:
-    uow: UnitOfWorkFactory
-    clock: Clock
-    cache: Cache = field(default_factory=NoCache)
-
-    @property
-    def _reads(self) -> CachedReads:
-        return CachedReads(self.uow, self.cache)
-
+class LegalUseCases(ReadsThroughCache):
     async def active_documents(self) -> Sequence[LegalDocument]:
         return await self._reads.active_documents()
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from pourtier.application.common import Clock
+from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.domain.errors import NotFound
 from pourtier.domain.escrow import (
     Chain,
@@ -58,6 +58,19 @@ POLL_INTERVAL_SECONDS = 0.2
 
 Follow = Callable[[uuid.UUID], Awaitable[TransactionStatus | None]]
 """Settle one escrow transaction now if the chain has decided it (the follower)."""
+
+
+@dataclass
+class Billing:
+    """What every use case that charges a subscription works with."""
+
+    uow: UnitOfWorkFactory
+    chain: Chain
+    clock: Clock
+    follow: Follow
+    plans: dict[PlanName, Plan]
+    grace: timedelta = GRACE
+    retry_interval: timedelta = RETRY_INTERVAL
 
 
 async def wallet_of(uow: UnitOfWork, user_id: uuid.UUID) -> str:

@@ -13,28 +13,23 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
-from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.application.subscription_charges import (
-    RETRY_INTERVAL,
-    Follow,
+    Billing,
     check_funds,
     next_attempt,
     record_charge_transaction,
     send_recorded,
     wallet_of,
 )
-from pourtier.domain.escrow import Chain, ChainUnavailable, EscrowTransaction
+from pourtier.domain.escrow import ChainUnavailable, EscrowTransaction
 from pourtier.domain.subscriptions import (
-    GRACE,
     ChargeKind,
     ChargeStatus,
     PaymentRequired,
-    Plan,
-    PlanName,
     Subscription,
     SubscriptionCharge,
     SubscriptionStatus,
@@ -49,14 +44,7 @@ Result = EscrowTransaction | bool
 
 
 @dataclass
-class SubscriptionRenewals:
-    uow: UnitOfWorkFactory
-    chain: Chain
-    clock: Clock
-    follow: Follow
-    plans: dict[PlanName, Plan]
-    grace: timedelta = GRACE
-    retry_interval: timedelta = RETRY_INTERVAL
+class SubscriptionRenewals(Billing):
     max_per_pass: int = MAX_PER_PASS
 
     async def run_once(self) -> int:

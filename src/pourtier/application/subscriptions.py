@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pourtier.application.cached import CachedReads
-from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.application.subscription_answers import (
     Answer,
     Outcome,
@@ -23,8 +22,7 @@ from pourtier.application.subscription_answers import (
     to_stored,
 )
 from pourtier.application.subscription_charges import (
-    RETRY_INTERVAL,
-    Follow,
+    Billing,
     await_final,
     check_funds,
     record_charge_transaction,
@@ -34,9 +32,8 @@ from pourtier.application.subscription_charges import (
 )
 from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound
-from pourtier.domain.escrow import Chain, TransactionStatus, TransactionType
+from pourtier.domain.escrow import TransactionStatus, TransactionType
 from pourtier.domain.subscriptions import (
-    GRACE,
     ChargeKind,
     ChargeStatus,
     Plan,
@@ -60,15 +57,8 @@ class Access:
 
 
 @dataclass
-class SubscriptionUseCases:
-    uow: UnitOfWorkFactory
-    chain: Chain
-    clock: Clock
-    follow: Follow
-    plans: dict[PlanName, Plan]
-    grace: timedelta = GRACE
+class SubscriptionUseCases(Billing):
     confirm_timeout_seconds: float = 30.0
-    retry_interval: timedelta = RETRY_INTERVAL
     cache: Cache = field(default_factory=NoCache)
 
     def plan_list(self) -> list[Plan]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pourtier.application.cached import CachedReads
-from pourtier.application.common import Clock, UnitOfWorkFactory
-from pourtier.domain.cache import Cache, NoCache
+from pourtier.application.cached import ReadsThroughCache
 from pourtier.domain.errors import NotFound
 from pourtier.domain.legal import LegalDocument, pending_documents
 from pourtier.domain.users import User
@@ -20,15 +18,7 @@ class Profile:
 
 
 @dataclass
-class UserUseCases:
-    uow: UnitOfWorkFactory
-    clock: Clock
-    cache: Cache = field(default_factory=NoCache)
-
-    @property
-    def _reads(self) -> CachedReads:
-        return CachedReads(self.uow, self.cache)
-
+class UserUseCases(ReadsThroughCache):
     async def profile(self, user_id: uuid.UUID) -> Profile:
         async with self._reads as reads:
             user = await reads.user(user_id)

@@ -20,7 +20,7 @@ from pourtier.application.common import Clock, utc_now
 from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
 from pourtier.application.legal import LegalUseCases
-from pourtier.application.subscription_charges import ChargeSettlement
+from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
@@ -349,6 +349,7 @@ def build_container(
     follower.settlement_hooks.append(
         ChargeSettlement(clock=clock, plans=plans, grace=grace)
     )
+    billing = Billing(uow, chain, clock, follower.follow_one, plans, grace)
     container = Container(
         settings=settings,
         engine=engine,
@@ -372,23 +373,11 @@ def build_container(
         faucet=faucet,
         escrow=escrow,
         subscriptions=SubscriptionUseCases(
-            uow=uow,
-            chain=chain,
-            clock=clock,
-            follow=follower.follow_one,
-            plans=plans,
-            grace=grace,
+            **vars(billing),
             confirm_timeout_seconds=settings.CHAIN_CONFIRM_TIMEOUT_SECONDS,
             cache=cache,
         ),
-        renewals=SubscriptionRenewals(
-            uow=uow,
-            chain=chain,
-            clock=clock,
-            follow=follower.follow_one,
-            plans=plans,
-            grace=grace,
-        ),
+        renewals=SubscriptionRenewals(**vars(billing)),
         cache=cache,
         invalidations=InvalidationListener(listen_dsn(url), cache),
         rate_limiter=build_rate_limiter(settings),

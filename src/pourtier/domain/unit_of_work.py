@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol, Self
 
 from pourtier.domain.auth import NonceRepository, SessionRepository
@@ -13,32 +12,16 @@ from pourtier.domain.users import UserRepository
 
 
 class UnitOfWork(Protocol):
-    @property
-    def users(self) -> UserRepository: ...
-
-    @property
-    def legal(self) -> LegalRepository: ...
-
-    @property
-    def nonces(self) -> NonceRepository: ...
-
-    @property
-    def sessions(self) -> SessionRepository: ...
-
-    @property
-    def escrow(self) -> EscrowRepository: ...
-
-    @property
-    def subscriptions(self) -> SubscriptionRepository: ...
+    users: UserRepository
+    legal: LegalRepository
+    nonces: NonceRepository
+    sessions: SessionRepository
+    escrow: EscrowRepository
+    subscriptions: SubscriptionRepository
 
     async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         """Roll back anything not committed."""
         ...
 

@@ -9,12 +9,16 @@ row, delivered exactly when the transaction commits.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
+from pourtier.domain.escrow import EscrowRepository
+from pourtier.domain.legal import LegalRepository
+from pourtier.domain.subscriptions import SubscriptionRepository
+from pourtier.domain.users import UserRepository
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
@@ -28,12 +32,12 @@ from pourtier.infrastructure.persistence.users import SqlUserRepository
 
 
 class SqlUnitOfWork:
-    users: SqlUserRepository
-    legal: SqlLegalRepository
-    nonces: SqlNonceRepository
-    sessions: SqlSessionRepository
-    subscriptions: SqlSubscriptionRepository
-    escrow: SqlEscrowRepository
+    users: UserRepository
+    legal: LegalRepository
+    nonces: NonceRepository
+    sessions: SessionRepository
+    subscriptions: SubscriptionRepository
+    escrow: EscrowRepository
 
     def __init__(
         self,
@@ -55,12 +59,7 @@ class SqlUnitOfWork:
         self.escrow = SqlEscrowRepository(self._session)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._changed.clear()  # what was not committed changed nothing
         try:
             await self._session.rollback()
