@@ -12,6 +12,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pourtier.presentation.middleware import JSON, send_whole
+
 
 class BodyTooLarge(HTTPException):
     """Raised from `receive`; FastAPI lets HTTP errors from reading the body
@@ -75,15 +77,4 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": BodyTooLarge(self.max_bytes).detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_whole(send, 413, [JSON, (b"connection", b"close")], body)

@@ -30,6 +30,21 @@ _INTERNAL_ERROR = (
 )
 _MAX_METRIC_CHILDREN = 4096
 Header = tuple[bytes, bytes]
+JSON: Header = (b"content-type", b"application/json")
+TEXT: Header = (b"content-type", b"text/plain; charset=utf-8")
+
+
+async def send_whole(
+    send: Send, status: int, headers: list[Header], body: bytes
+) -> None:
+    """A response answered here, in one body, before (or instead of) the app's."""
+    length = (b"content-length", str(len(body)).encode())
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [*headers, length]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 _VARY_ORIGIN: Header = (b"vary", b"Origin")
 # What a browser may always send; listed in preflight answers like Starlette does.
 _SAFELISTED_HEADERS = {"Accept", "Accept-Language", "Content-Language", "Content-Type"}
@@ -199,35 +214,13 @@ class RequestContextMiddleware:
     async def _preflight(
         send: Send, status: int, headers: list[Header], body: bytes
     ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    *headers,
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_whole(send, status, [*headers, TEXT], body)
 
     async def _internal_error(
         self, send: Send, header: Header, request_id: str
     ) -> None:
         body = _INTERNAL_ERROR % request_id.encode("latin-1")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    header,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_whole(send, 500, [JSON, header], body)
 
     def _metric_children(
         self, method: str, template: str, status: int

@@ -24,6 +24,7 @@ from pourtier.domain.escrow import (
     TransactionType,
 )
 from pourtier.infrastructure.persistence.mapping import (
+    add_new,
     to_columns,
     to_entities,
     to_entity,
@@ -66,11 +67,8 @@ class SqlEscrowRepository:
         )
 
     async def add(self, transaction: EscrowTransaction) -> None:
-        self._session.add(EscrowTransactionRow(**_columns(transaction)))
-        try:
-            await self._session.flush()
-        except IntegrityError:
-            raise Conflict("this transaction is already recorded") from None
+        row = EscrowTransactionRow(**_columns(transaction))
+        await add_new(self._session, row, "this transaction is already recorded")
 
     async def get(
         self, transaction_id: uuid.UUID, *, for_update: bool = False

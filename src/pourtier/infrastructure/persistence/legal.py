@@ -8,13 +8,12 @@ from dataclasses import replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import ACTIVE_DOCUMENTS_KEY, accepted_documents_key
-from pourtier.domain.errors import Conflict
 from pourtier.domain.legal import Acceptance, DocumentStatus, LegalDocument
 from pourtier.infrastructure.persistence.mapping import (
+    add_new,
     to_columns,
     to_entities,
     to_entity,
@@ -72,18 +71,12 @@ class SqlLegalRepository:
             .values(status=DocumentStatus.ARCHIVED.value)
             .execution_options(synchronize_session=False)
         )
-        self._session.add(
-            LegalDocumentRow(
-                **to_columns(replace(document, status=DocumentStatus.ACTIVE))
-            )
+        active = replace(document, status=DocumentStatus.ACTIVE)
+        await add_new(
+            self._session,
+            LegalDocumentRow(**to_columns(active)),
+            f"{document.document_type.value} version {document.version} already exists",
         )
-        try:
-            await self._session.flush()
-        except IntegrityError:
-            raise Conflict(
-                f"{document.document_type.value} version {document.version} "
-                "already exists"
-            ) from None
 
     async def count_documents(self) -> int:
         return int(

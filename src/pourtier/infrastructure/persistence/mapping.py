@@ -15,6 +15,10 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pourtier.domain.errors import Conflict
 
 T = TypeVar("T")
 
@@ -47,3 +51,12 @@ def to_columns(entity: object, *, only: Iterable[str] = ()) -> dict[str, Any]:
     """The column values of `entity`: all of its fields, or `only` these."""
     names = tuple(only) or _names(type(entity))
     return {name: getattr(entity, name) for name in names}
+
+
+async def add_new(session: AsyncSession, row: object, conflict: str) -> None:
+    """Insert `row` now; if it breaks a unique constraint, `Conflict(conflict)`."""
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(conflict) from None

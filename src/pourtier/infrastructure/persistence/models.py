@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,6 +34,10 @@ NAMING = {
 }
 
 TZ = DateTime(timezone=True)
+
+
+def _refers_to(column: str, ondelete: str, **options: Any) -> MappedColumn[Any]:
+    return mapped_column(ForeignKey(column, ondelete=ondelete), **options)
 
 
 class Base(DeclarativeBase):
@@ -106,12 +110,8 @@ class LegalAcceptanceRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT")
-    )
-    document_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("legal_documents.id", ondelete="RESTRICT")
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
+    document_id: Mapped[uuid.UUID] = _refers_to("legal_documents.id", "RESTRICT")
     document_version: Mapped[str] = mapped_column(String(32))
     content_sha256: Mapped[str] = mapped_column(String(64))
     accepted_at: Mapped[datetime] = mapped_column(TZ)
@@ -135,9 +135,7 @@ class AuthSessionRow(Base):
     __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "CASCADE")
     created_at: Mapped[datetime] = mapped_column(TZ)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
@@ -153,13 +151,9 @@ class RefreshTokenRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("auth_sessions.id", ondelete="CASCADE")
-    )
+    session_id: Mapped[uuid.UUID] = _refers_to("auth_sessions.id", "CASCADE")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    parent_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("refresh_tokens.id", ondelete="CASCADE")
-    )
+    parent_id: Mapped[uuid.UUID | None] = _refers_to("refresh_tokens.id", "CASCADE")
     issued_at: Mapped[datetime] = mapped_column(TZ)
     expires_at: Mapped[datetime] = mapped_column(TZ)
     used_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -195,9 +189,7 @@ class EscrowTransactionRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT")
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
     wallet_address: Mapped[str] = mapped_column(String(44))
     type: Mapped[str] = mapped_column(String(24))
     amount: Mapped[Decimal] = mapped_column(U64)
@@ -219,9 +211,7 @@ class EscrowCursorRow(Base):
     __tablename__ = "escrow_cursors"
     __table_args__ = (Index("ix_escrow_cursors_read_at", "read_at"),)
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "CASCADE", primary_key=True)
     last_signature: Mapped[str | None] = mapped_column(String(88))
     read_at: Mapped[datetime | None] = mapped_column(TZ)
 
@@ -233,11 +223,9 @@ class LedgerEntryRow(Base):
     __table_args__ = (Index("ix_ledger_entries_user_id", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT")
-    )
-    escrow_transaction_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("escrow_transactions.id", ondelete="RESTRICT"), unique=True
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
+    escrow_transaction_id: Mapped[uuid.UUID] = _refers_to(
+        "escrow_transactions.id", "RESTRICT", unique=True
     )
     delta: Mapped[Decimal] = mapped_column(Numeric(21, 0))
     created_at: Mapped[datetime] = mapped_column(TZ)
@@ -265,9 +253,7 @@ class SubscriptionRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT")
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
     plan: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     current_period_start: Mapped[datetime] = mapped_column(TZ)
@@ -298,19 +284,15 @@ class SubscriptionChargeRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    subscription_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="RESTRICT")
-    )
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT")
-    )
+    subscription_id: Mapped[uuid.UUID] = _refers_to("subscriptions.id", "RESTRICT")
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
     kind: Mapped[str] = mapped_column(String(16))
     period_start: Mapped[datetime] = mapped_column(TZ)
     amount: Mapped[Decimal] = mapped_column(U64)
     plan: Mapped[str] = mapped_column(String(16))  # what the charge pays for
     status: Mapped[str] = mapped_column(String(16))
-    escrow_transaction_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escrow_transactions.id", ondelete="RESTRICT"), unique=True
+    escrow_transaction_id: Mapped[uuid.UUID | None] = _refers_to(
+        "escrow_transactions.id", "RESTRICT", unique=True
     )
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -320,9 +302,7 @@ class SubscriptionChargeRow(Base):
 class IdempotencyKeyRow(Base):
     __tablename__ = "idempotency_keys"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "CASCADE", primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))

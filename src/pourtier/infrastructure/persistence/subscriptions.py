@@ -9,11 +9,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import live_subscription_key
-from pourtier.domain.errors import Conflict
 from pourtier.domain.subscriptions import (
     GRACE,
     ChargeKind,
@@ -23,6 +21,7 @@ from pourtier.domain.subscriptions import (
     SubscriptionStatus,
 )
 from pourtier.infrastructure.persistence.mapping import (
+    add_new,
     to_columns,
     to_entities,
     to_entity,
@@ -46,11 +45,8 @@ class SqlSubscriptionRepository:
     async def add(self, subscription: Subscription) -> None:
         """Conflict if the user already has a live one (a partial unique index)."""
         self._changed.add(live_subscription_key(subscription.user_id))
-        self._session.add(SubscriptionRow(**to_columns(subscription)))
-        try:
-            await self._session.flush()
-        except IntegrityError:
-            raise Conflict("you already have a live subscription") from None
+        row = SubscriptionRow(**to_columns(subscription))
+        await add_new(self._session, row, "you already have a live subscription")
 
     async def get(
         self, subscription_id: uuid.UUID, *, for_update: bool = False

@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import user_key
-from pourtier.domain.errors import Conflict
 from pourtier.domain.users import User
-from pourtier.infrastructure.persistence.mapping import to_columns, to_entity
+from pourtier.infrastructure.persistence.mapping import add_new, to_columns, to_entity
 from pourtier.infrastructure.persistence.models import UserRow
 
 _PROFILE = ("display_name", "email", "kyc_status", "updated_at", "last_login_at")
@@ -34,11 +32,8 @@ class SqlUserRepository:
         return to_entity(User, row) if row else None
 
     async def add(self, user: User) -> None:
-        self._session.add(UserRow(**to_columns(user)))
-        try:
-            await self._session.flush()
-        except IntegrityError:
-            raise Conflict("this wallet already has an account") from None
+        row = UserRow(**to_columns(user))
+        await add_new(self._session, row, "this wallet already has an account")
 
     async def save(self, user: User) -> None:
         self._changed.add(user_key(user.id))
