@@ -17,7 +17,7 @@ import structlog
 
 from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.application.escrow_follower import EscrowFollower, SettlementHook
-from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
 from pourtier.domain.escrow import (
     Chain,
     ChainRejected,
@@ -138,37 +138,35 @@ class EscrowUseCases:
         return state
 
     async def deposit(self, user_id: uuid.UUID, amount: int) -> Prepared:
-        async with self.uow() as uow:
-            wallet = await self._wallet(uow, user_id)
-            await uow.escrow.lock_movements(user_id)
-            await self._require_escrow(wallet)
-            available = await self.chain.wallet_usdc_balance(wallet)
-            if amount > available:
-                raise InvalidInput(
-                    f"amount is more than the wallet's USDC balance "
-                    f"({format_usdc(available)})"
-                )
-            prepared = await self.chain.prepare_deposit(wallet, amount)
-            return await self._record(
-                uow, user_id, wallet, TransactionType.DEPOSIT, amount, prepared
-            )
+        """Up to the wallet's USDC balance."""
+        return await self._move(user_id, TransactionType.DEPOSIT, amount)
 
     async def withdraw(self, user_id: uuid.UUID, amount: int) -> Prepared:
         """Up to the on-chain balance less withdrawals and charges in flight."""
+        return await self._move(user_id, TransactionType.WITHDRAW, amount)
+
+    async def _move(
+        self, user_id: uuid.UUID, type: TransactionType, amount: int
+    ) -> Prepared:
         async with self.uow() as uow:
             wallet = await self._wallet(uow, user_id)
             await uow.escrow.lock_movements(user_id)
             state = await self._require_escrow(wallet)
-            available = max(0, state.balance - await uow.escrow.pending_debits(user_id))
+            if type is TransactionType.DEPOSIT:
+                source = "the wallet's USDC balance"
+                available = await self.chain.wallet_usdc_balance(wallet)
+                prepare = self.chain.prepare_deposit
+            else:
+                source = "the escrow's available balance"
+                debits = await uow.escrow.pending_debits(user_id)
+                available = max(0, state.balance - debits)
+                prepare = self.chain.prepare_withdraw
             if amount > available:
                 raise InvalidInput(
-                    f"amount is more than the escrow's available balance "
-                    f"({format_usdc(available)})"
+                    f"amount is more than {source} ({format_usdc(available)})"
                 )
-            prepared = await self.chain.prepare_withdraw(wallet, amount)
-            return await self._record(
-                uow, user_id, wallet, TransactionType.WITHDRAW, amount, prepared
-            )
+            prepared = await prepare(wallet, amount)
+            return await self._record(uow, user_id, wallet, type, amount, prepared)
 
     # --- submitting -------------------------------------------------------------
 
@@ -191,9 +189,8 @@ class EscrowUseCases:
         nothing changes).
         """
         async with self.uow() as uow:
-            transaction = await uow.escrow.get(transaction_id, for_update=True)
-            if transaction is None or transaction.user_id != user_id:
-                raise NotFound("escrow transaction not found")
+            found = await uow.escrow.get(transaction_id, for_update=True)
+            transaction = owned(found, user_id, "escrow transaction")
             if transaction.prepared_transaction is None:
                 raise Conflict(
                     "this transaction was made outside the service and is "
@@ -293,9 +290,6 @@ class EscrowUseCases:
     async def transaction(
         self, user_id: uuid.UUID, transaction_id: uuid.UUID
     ) -> EscrowTransaction:
-        """Another user's transaction answers like an unknown one."""
         async with self.uow() as uow:
-            transaction = await uow.escrow.get(transaction_id)
-        if transaction is None or transaction.user_id != user_id:
-            raise NotFound("escrow transaction not found")
-        return transaction
+            found = await uow.escrow.get(transaction_id)
+        return owned(found, user_id, "escrow transaction")

@@ -31,7 +31,7 @@ from pourtier.application.subscription_charges import (
     wallet_of,
 )
 from pourtier.domain.cache import Cache, NoCache
-from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
 from pourtier.domain.escrow import TransactionStatus, TransactionType
 from pourtier.domain.subscriptions import (
     ChargeKind,
@@ -328,11 +328,9 @@ class SubscriptionUseCases(Billing):
     async def get(
         self, user_id: uuid.UUID, subscription_id: uuid.UUID
     ) -> SubscriptionView:
-        """Another user's subscription answers like an unknown one."""
         async with self.uow() as uow:
-            subscription = await uow.subscriptions.get(subscription_id)
-            if subscription is None or subscription.user_id != user_id:
-                raise NotFound("subscription not found")
+            found = await uow.subscriptions.get(subscription_id)
+            subscription = owned(found, user_id, "subscription")
             return (await self._views(uow, [subscription]))[0]
 
     async def check(self, user_id: uuid.UUID) -> Access:
@@ -364,10 +362,8 @@ class SubscriptionUseCases(Billing):
         self, uow: UnitOfWork, user_id: uuid.UUID, subscription_id: uuid.UUID
     ) -> Subscription:
         """The caller's subscription, locked; call under the user's lock."""
-        subscription = await uow.subscriptions.get(subscription_id, for_update=True)
-        if subscription is None or subscription.user_id != user_id:
-            raise NotFound("subscription not found")
-        return subscription
+        found = await uow.subscriptions.get(subscription_id, for_update=True)
+        return owned(found, user_id, "subscription")
 
     async def cancel(
         self, user_id: uuid.UUID, subscription_id: uuid.UUID, immediately: bool

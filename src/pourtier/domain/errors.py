@@ -6,7 +6,8 @@ statuses in one place, so use cases never think in status codes.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Protocol, TypeVar
 
 
 class DomainError(Exception):
@@ -53,6 +54,22 @@ class ComplianceRequired(PermissionDenied):
 
 class NotFound(DomainError):
     """The thing does not exist, or exists but is not the caller's to see."""
+
+
+class Owned(Protocol):
+    @property
+    def user_id(self) -> uuid.UUID: ...
+
+
+Thing = TypeVar("Thing", bound=Owned)
+
+
+def owned(found: Thing | None, user_id: uuid.UUID, what: str) -> Thing:
+    """`found` if it is the user's; another user's answers like an unknown one,
+    so ids cannot be probed."""
+    if found is None or found.user_id != user_id:
+        raise NotFound(f"{what} not found")
+    return found
 
 
 class Conflict(DomainError):
