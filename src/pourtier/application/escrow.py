@@ -46,13 +46,6 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class Submitted:
-    transaction_id: uuid.UUID
-    signature: str
-    status: TransactionStatus
-
-
-@dataclass(frozen=True)
 class EscrowBalance:
     escrow_account: str
     is_initialized: bool
@@ -172,7 +165,7 @@ class EscrowUseCases:
 
     async def submit(
         self, user_id: uuid.UUID, transaction_id: uuid.UUID, signed: bytes
-    ) -> Submitted:
+    ) -> EscrowTransaction:
         """Accept the user's signature of a prepared transaction, then send it."""
         result, fresh = await self.accept_signed(user_id, transaction_id, signed)
         if fresh:
@@ -181,7 +174,7 @@ class EscrowUseCases:
 
     async def accept_signed(
         self, user_id: uuid.UUID, transaction_id: uuid.UUID, signed: bytes
-    ) -> tuple[Submitted, bool]:
+    ) -> tuple[EscrowTransaction, bool]:
         """Check and durably record the signed transaction; nothing is sent yet.
 
         Returns the result and whether this call recorded it (False when the
@@ -204,7 +197,7 @@ class EscrowUseCases:
                 transaction.prepared_transaction, signed, transaction.wallet_address
             )
             if transaction.signature == signature:
-                return self._submitted(transaction), False
+                return transaction, False
             if transaction.status is TransactionStatus.PREPARED and (
                 self.clock() >= transaction.expires_at
             ):
@@ -234,7 +227,7 @@ class EscrowUseCases:
             type=transaction.type.value,
             signature=signature,
         )
-        return self._submitted(transaction), True
+        return transaction, True
 
     async def broadcast(self, signed: bytes) -> None:
         """Send what was recorded; on failure the follower sends it again."""
@@ -251,11 +244,6 @@ class EscrowUseCases:
             raise ChainRejected(
                 f"the chain refused the transaction: {error.detail}"
             ) from None
-
-    @staticmethod
-    def _submitted(transaction: EscrowTransaction) -> Submitted:
-        assert transaction.signature is not None
-        return Submitted(transaction.id, transaction.signature, transaction.status)
 
     # --- reading -----------------------------------------------------------------
 

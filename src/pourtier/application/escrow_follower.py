@@ -196,13 +196,6 @@ class EscrowFollower:
             transaction.confirmed_at = self.clock()
         await uow.escrow.save(transaction)
         await self._settled(uow, transaction)
-        log.info(
-            "escrow transaction settled",
-            transaction_id=str(transaction.id),
-            type=transaction.type.value,
-            status=status.value,
-            signature=transaction.signature,
-        )
 
     async def _settled(self, uow: UnitOfWork, transaction: EscrowTransaction) -> None:
         """Every final transaction, the service's or not: ledger, then hooks."""
@@ -220,6 +213,13 @@ class EscrowFollower:
                 await uow.escrow.add_cursor(transaction.user_id, transaction.signature)
         for hook in self.settlement_hooks:
             await hook(uow, transaction)
+        log.info(
+            "escrow transaction settled",
+            transaction_id=str(transaction.id),
+            type=transaction.type.value,
+            status=transaction.status.value,
+            signature=transaction.signature,
+        )
 
     # --- movements made without the service ------------------------------------
 
@@ -296,12 +296,6 @@ class EscrowFollower:
         if not await uow.escrow.add_external(transaction):
             return False  # recorded meanwhile by the service or another worker
         await self._settled(uow, transaction)
-        log.info(
-            "external escrow movement recorded",
-            transaction_id=str(transaction.id),
-            type=transaction.type.value,
-            signature=movement.signature,
-        )
         return True
 
     async def _adopt(

@@ -365,15 +365,22 @@ class SubscriptionUseCases(Billing):
         found = await uow.subscriptions.get(subscription_id, for_update=True)
         return owned(found, user_id, "subscription")
 
+    async def _live(
+        self, uow: UnitOfWork, user_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> Subscription:
+        """The caller's live subscription, locked with the user's money movements."""
+        await uow.escrow.lock_movements(user_id)
+        subscription = await self._locked(uow, user_id, subscription_id)
+        if not subscription.status.is_live:
+            raise Conflict(f"the subscription is already {subscription.status}")
+        return subscription
+
     async def cancel(
         self, user_id: uuid.UUID, subscription_id: uuid.UUID, immediately: bool
     ) -> SubscriptionView:
         """At the period's end by default; `immediately` ends access now, unrefunded."""
         async with self.uow() as uow:
-            await uow.escrow.lock_movements(user_id)
-            subscription = await self._locked(uow, user_id, subscription_id)
-            if not subscription.status.is_live:
-                raise Conflict(f"the subscription is already {subscription.status}")
+            subscription = await self._live(uow, user_id, subscription_id)
             if subscription.status is SubscriptionStatus.PENDING or (
                 immediately
                 and await uow.escrow.has_pending(
@@ -400,10 +407,7 @@ class SubscriptionUseCases(Billing):
     ) -> SubscriptionView:
         """Undo a pending cancellation or scheduled downgrade before the period ends."""
         async with self.uow() as uow:
-            await uow.escrow.lock_movements(user_id)
-            subscription = await self._locked(uow, user_id, subscription_id)
-            if not subscription.status.is_live:
-                raise Conflict(f"the subscription is {subscription.status}")
+            subscription = await self._live(uow, user_id, subscription_id)
             if not (subscription.cancel_at_period_end or subscription.scheduled_plan):
                 raise Conflict("no cancellation or plan change is scheduled")
             now = self.clock()

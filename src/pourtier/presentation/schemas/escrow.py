@@ -74,7 +74,7 @@ class PreparedOut(BaseModel):
 
 
 class SubmittedOut(Out):
-    transaction_id: uuid.UUID
+    transaction_id: uuid.UUID = Field(validation_alias="id")
     signature: str
     status: str
 
