@@ -51,12 +51,6 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
-class Verification:
-    wallet_address: str
-    user_exists: bool
-
-
-@dataclass(frozen=True)
 class Authenticated:
     user: User
     claims: AccessClaims
@@ -130,11 +124,11 @@ class AuthUseCases(ReadsThroughCache):
         message: str,
         signature: str,
         budget: WalletBudget,
-    ) -> Verification:
+    ) -> bool:
+        """Whether the wallet has an account, once its signed message checks out."""
         async with self.uow() as uow:
             await self._check_signed(uow, wallet_address, message, signature, budget)
-            user = await uow.users.get_by_wallet(wallet_address)
-        return Verification(wallet_address, user_exists=user is not None)
+            return await uow.users.get_by_wallet(wallet_address) is not None
 
     async def register(
         self,

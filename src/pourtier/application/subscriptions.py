@@ -396,11 +396,7 @@ class SubscriptionUseCases(Billing):
             elif not subscription.cancel_at_period_end:
                 subscription.cancel_at_period_end = True
                 subscription.canceled_at = now
-            subscription.updated_at = now
-            await uow.subscriptions.save(subscription)
-            (view,) = await self._views(uow, [subscription])
-            await uow.commit()
-        return view
+            return await self._commit(uow, subscription, now)
 
     async def resume(
         self, user_id: uuid.UUID, subscription_id: uuid.UUID
@@ -421,8 +417,14 @@ class SubscriptionUseCases(Billing):
             subscription.cancel_at_period_end = False
             subscription.canceled_at = None
             subscription.scheduled_plan = None
-            subscription.updated_at = now
-            await uow.subscriptions.save(subscription)
-            (view,) = await self._views(uow, [subscription])
-            await uow.commit()
+            return await self._commit(uow, subscription, now)
+
+    async def _commit(
+        self, uow: UnitOfWork, subscription: Subscription, now: datetime
+    ) -> SubscriptionView:
+        """Save a change the user asked for, and answer with the result."""
+        subscription.updated_at = now
+        await uow.subscriptions.save(subscription)
+        (view,) = await self._views(uow, [subscription])
+        await uow.commit()
         return view

@@ -36,11 +36,10 @@ async def issue_nonce(body: NonceIn, container: ContainerDep) -> NonceOut:
 async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
-    return VerifyOut.model_validate(
-        await container.auth.verify(
-            body.wallet_address, body.message, body.signature, budget
-        )
+    exists = await container.auth.verify(
+        body.wallet_address, body.message, body.signature, budget
     )
+    return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
 
 
 @router.post(
