@@ -198,7 +198,7 @@ async def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
         assert len(workers) == WORKERS, workers
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine starts one slowly
         while len((replaced := worker_pids(server)) - {victim}) < WORKERS:
             assert time.monotonic() < deadline, "uvicorn did not replace the worker"
             await asyncio.sleep(0.1)

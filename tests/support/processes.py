@@ -45,6 +45,7 @@ def process_env(database_url: str, data_dir: Path, **settings: str) -> dict[str,
             "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
             "POURTIER_DATA_DIR": str(data_dir),
             "LOG_LEVEL": "WARNING",
+            "LOCALNET_PORT": "0",  # any free port: tests run side by side
             **settings,
         }
     )

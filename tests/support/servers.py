@@ -45,7 +45,6 @@ def server_env(
         AUTH_DOMAIN=AUTH_DOMAIN,
         AUTH_URI=AUTH_URI,
         SOLANA_CLUSTER="devnet",
-        LOCALNET_PORT="0",
         RUN_WORKERS="false",
         RATE_LIMIT_ENABLED="false",
     )

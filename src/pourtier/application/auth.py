@@ -52,6 +52,8 @@ class TokenPair:
 
 @dataclass(frozen=True)
 class Authenticated:
+    """Who is calling, checked: the user and the access token's claims."""
+
     user: User
     claims: AccessClaims
 

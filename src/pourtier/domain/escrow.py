@@ -129,6 +129,8 @@ class PreparedTransaction:
 
 @dataclass(frozen=True)
 class SignedTransaction:
+    """Signed by the fee authority alone (a charge): ready to send as it is."""
+
     transaction: bytes
     signature: str
     last_valid_block_height: int

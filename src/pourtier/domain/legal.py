@@ -18,6 +18,8 @@ class DocumentType(StrEnum):
 
 
 class DocumentStatus(StrEnum):
+    """Publishing a version archives the active one: one active per type."""
+
     ACTIVE = "active"
     ARCHIVED = "archived"
 
