@@ -56,8 +56,11 @@ def validate_email(value: str | None) -> str | None:
 
 
 class KycStatus(StrEnum):
+    """Where the user's identity check stands (the workflow: domain/kyc.py)."""
+
     NOT_STARTED = "not_started"
     PENDING = "pending"
+    IN_REVIEW = "in_review"
     VERIFIED = "verified"
     REJECTED = "rejected"
 
