@@ -102,6 +102,31 @@ class Settings(BaseSettings):
         default=True, description="Run the chain and renewal workers in the API."
     )
 
+    KYC_PROVIDER: Literal["manual", "sumsub"] = Field(
+        default="manual", description="manual: operators decide in the admin API."
+    )
+    KYC_ENCRYPTION_KEY: SecretStr | None = Field(
+        default=None,
+        description="Fernet key of the manual provider's personal details; "
+        "generated into POURTIER_DATA_DIR outside production.",
+    )
+    KYC_UNVERIFIED_DEPOSIT_LIMIT_USDC: Decimal = Field(
+        default=Decimal(1000),
+        ge=0,
+        description="Confirmed deposits a user may make before KYC is verified.",
+    )
+    KYC_REQUIRED_FOR: list[Literal["withdraw", "subscribe", "pro"]] = Field(
+        default_factory=list, description="What else needs a verified KYC."
+    )
+    KYC_RECONCILE_AFTER_MINUTES: int = Field(
+        default=30, ge=1, description="Ask the provider about cases waiting this long."
+    )
+    KYC_WEBHOOK_SECRET: SecretStr | None = None
+    SUMSUB_APP_TOKEN: SecretStr | None = None
+    SUMSUB_SECRET_KEY: SecretStr | None = None
+    SUMSUB_BASE_URL: str = "https://api.sumsub.com"
+    SUMSUB_LEVEL_NAME: str = "basic-kyc-level"
+
     CORS_ORIGINS: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
 
     RATE_LIMIT_ENABLED: bool = Field(
@@ -147,6 +172,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _sumsub_needs_its_secrets(self) -> Settings:
+        if self.KYC_PROVIDER == "sumsub":
+            missing = [
+                name
+                for name in (
+                    "SUMSUB_APP_TOKEN",
+                    "SUMSUB_SECRET_KEY",
+                    "KYC_WEBHOOK_SECRET",
+                )
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError("KYC_PROVIDER=sumsub needs " + ", ".join(missing))
+        return self
+
+    @model_validator(mode="after")
     def _refuse_weak_production(self) -> Settings:
         if self.ENV != "production":
             return self
@@ -178,6 +219,7 @@ class Settings(BaseSettings):
             "TREASURY_TOKEN_ACCOUNT": self.TREASURY_TOKEN_ACCOUNT,
             "FEE_AUTHORITY_KEYPAIR": self.FEE_AUTHORITY_KEYPAIR,
         }
+        required["KYC_ENCRYPTION_KEY"] = self.KYC_ENCRYPTION_KEY
         problems += [
             f"{name} is missing" for name, value in required.items() if not value
         ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from solders.keypair import Keypair
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.transaction import Transaction
@@ -425,6 +426,7 @@ async def test_the_dev_faucet_does_not_exist_in_production(
         SOLANA_RPC_URL="http://127.0.0.1:9",
         USDC_MINT=str(Keypair().pubkey()),
         TREASURY_TOKEN_ACCOUNT=str(Keypair().pubkey()),
+        KYC_ENCRYPTION_KEY=Fernet.generate_key().decode(),
     )
     production = build_test_container(settings)
     without_local = dataclasses.replace(container, faucet=None)

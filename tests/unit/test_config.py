@@ -43,6 +43,7 @@ REQUIRED_IN_PRODUCTION = (
     "USDC_MINT",
     "TREASURY_TOKEN_ACCOUNT",
     "FEE_AUTHORITY_KEYPAIR",
+    "KYC_ENCRYPTION_KEY",
 )
 
 
@@ -56,6 +57,7 @@ def production(**overrides: object) -> Settings:
         "SOLANA_RPC_URL": "https://rpc.example.com/?api-key=private",
         "USDC_MINT": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
         "TREASURY_TOKEN_ACCOUNT": "7VHUFJHWu2CuExkJcJrzhQPJ2oygupTWkL2A2For4BmE",
+        "KYC_ENCRYPTION_KEY": "k" * 43 + "=",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -141,6 +143,7 @@ def test_complete_production_settings_are_accepted() -> None:
         ("USDC_MINT", "USDC_MINT is missing"),
         ("TREASURY_TOKEN_ACCOUNT", "TREASURY_TOKEN_ACCOUNT is missing"),
         ("FEE_AUTHORITY_KEYPAIR", "FEE_AUTHORITY_KEYPAIR is missing"),
+        ("KYC_ENCRYPTION_KEY", "KYC_ENCRYPTION_KEY is missing"),
     ],
 )
 def test_production_refuses_a_missing_setting(missing: str, message: str) -> None:
@@ -272,3 +275,20 @@ def test_production_never_falls_back_to_the_local_chain(
         assert f"{name} is missing" in text
     assert "FEE_AUTHORITY_KEYPAIR is missing" not in text
     assert "fee-authority-secret" not in text
+
+
+def test_the_sumsub_provider_names_the_secrets_it_lacks() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(KYC_PROVIDER="sumsub", SUMSUB_APP_TOKEN="token")
+    text = str(caught.value)
+    assert "SUMSUB_SECRET_KEY, KYC_WEBHOOK_SECRET" in text
+    assert "SUMSUB_APP_TOKEN," not in text
+
+
+def test_kyc_required_for_takes_only_known_actions() -> None:
+    assert Settings(KYC_REQUIRED_FOR=["withdraw", "pro"]).KYC_REQUIRED_FOR == [
+        "withdraw",
+        "pro",
+    ]
+    with pytest.raises(ValidationError):
+        Settings(KYC_REQUIRED_FOR=["everything"])

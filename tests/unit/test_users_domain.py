@@ -230,10 +230,11 @@ def test_register_refuses_invalid_wallet() -> None:
         User.register("not-a-wallet", NOW)
 
 
-def test_kyc_statuses_are_the_four_documented_ones() -> None:
+def test_kyc_statuses_are_the_five_documented_ones() -> None:
     assert {s.value for s in KycStatus} == {
         "not_started",
         "pending",
+        "in_review",
         "verified",
         "rejected",
     }

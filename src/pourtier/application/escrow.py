@@ -10,7 +10,7 @@ before it is sent, so a crash at any point loses nothing: the follower
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -28,8 +28,10 @@ from pourtier.domain.escrow import (
     TransactionStatus,
     TransactionType,
 )
+from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import format_usdc
 from pourtier.domain.unit_of_work import UnitOfWork
+from pourtier.domain.users import User
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +65,7 @@ class EscrowUseCases:
     follower: EscrowFollower
     prepared_ttl: timedelta
     default_allowance: int
+    kyc: KycPolicy = field(default_factory=KycPolicy)
 
     @property
     def settlement_hooks(self) -> list[SettlementHook]:
@@ -72,10 +75,13 @@ class EscrowUseCases:
     # --- preparing -------------------------------------------------------------
 
     async def _wallet(self, uow: UnitOfWork, user_id: uuid.UUID) -> str:
+        return (await self._user(uow, user_id)).wallet_address
+
+    async def _user(self, uow: UnitOfWork, user_id: uuid.UUID) -> User:
         user = await uow.users.get(user_id)
         if user is None:
             raise NotFound("user not found")
-        return user.wallet_address
+        return user
 
     def _usable(self, state: EscrowState) -> bool:
         return state.exists and state.mint == self.chain.usdc_mint
@@ -142,8 +148,14 @@ class EscrowUseCases:
         self, user_id: uuid.UUID, type: TransactionType, amount: int
     ) -> Prepared:
         async with self.uow() as uow:
-            wallet = await self._wallet(uow, user_id)
+            user = await self._user(uow, user_id)
+            wallet = user.wallet_address
             await uow.escrow.lock_movements(user_id)
+            if type is TransactionType.DEPOSIT:
+                deposited = await uow.escrow.deposited(user_id)
+                self.kyc.check_deposit(user.kyc_status, deposited, amount)
+            else:
+                self.kyc.check(user.kyc_status, KycAction.WITHDRAW)
             state = await self._require_escrow(wallet)
             if type is TransactionType.DEPOSIT:
                 source = "the wallet's USDC balance"

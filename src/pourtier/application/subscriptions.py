@@ -33,6 +33,7 @@ from pourtier.application.subscription_charges import (
 from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
 from pourtier.domain.escrow import TransactionStatus, TransactionType
+from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.subscriptions import (
     ChargeKind,
     ChargeStatus,
@@ -59,6 +60,7 @@ class Access:
 @dataclass
 class SubscriptionUseCases(Billing):
     confirm_timeout_seconds: float = 30.0
+    kyc: KycPolicy = field(default_factory=KycPolicy)
     cache: Cache = field(default_factory=NoCache)
 
     def plan_list(self) -> list[Plan]:
@@ -134,6 +136,12 @@ class SubscriptionUseCases(Billing):
     async def _start(
         self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
     ) -> StartedCharge | Answer:
+        user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("user not found")
+        self.kyc.check(user.kyc_status, KycAction.SUBSCRIBE)
+        if plan is PlanName.PRO:
+            self.kyc.check(user.kyc_status, KycAction.PRO)
         live = await uow.subscriptions.live_for_user(user_id)
         if live is None:
             return await self._start_new(uow, user_id, plan, auto_renew)

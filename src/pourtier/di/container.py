@@ -19,6 +19,7 @@ from pourtier.application.auth import AuthUseCases
 from pourtier.application.common import Clock, utc_now
 from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
+from pourtier.application.kyc import KycUseCases
 from pourtier.application.legal import LegalUseCases
 from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
@@ -26,6 +27,7 @@ from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
 from pourtier.config import Settings
 from pourtier.domain.auth import SignInPolicy
+from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
 from pourtier.domain.subscriptions import default_plans
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
@@ -42,6 +44,7 @@ from pourtier.infrastructure.cache.redis_l2 import (
     namespace_for,
 )
 from pourtier.infrastructure.cache.two_level import TwoLevelCache
+from pourtier.infrastructure.kyc.providers import build_kyc
 from pourtier.infrastructure.monitoring.health import (
     Check,
     HealthReport,
@@ -108,6 +111,7 @@ class Container:
     local_chain: LocalChain | None  # in process: tests only
     faucet: Faucet | None  # on a local chain
     escrow: EscrowUseCases
+    kyc: KycUseCases
     subscriptions: SubscriptionUseCases
     renewals: SubscriptionRenewals
     cache: TwoLevelCache
@@ -331,7 +335,15 @@ def build_container(
     )
     chain, faucet = build_chain(settings, local_chain)
     follower = EscrowFollower(uow=uow, chain=chain, clock=clock)
+    kyc_policy = KycPolicy(
+        parse_usdc(
+            str(settings.KYC_UNVERIFIED_DEPOSIT_LIMIT_USDC),
+            "KYC_UNVERIFIED_DEPOSIT_LIMIT_USDC",
+        ),
+        frozenset(KycAction(action) for action in settings.KYC_REQUIRED_FOR),
+    )
     escrow = EscrowUseCases(
+        kyc=kyc_policy,
         uow=uow,
         chain=chain,
         clock=clock,
@@ -372,8 +384,10 @@ def build_container(
         local_chain=local_chain,
         faucet=faucet,
         escrow=escrow,
+        kyc=build_kyc(settings, uow, clock),
         subscriptions=SubscriptionUseCases(
             **vars(billing),
+            kyc=kyc_policy,
             confirm_timeout_seconds=settings.CHAIN_CONFIRM_TIMEOUT_SECONDS,
             cache=cache,
         ),
@@ -389,4 +403,5 @@ def build_container(
     )
     container.workers.append(follower.run_once)
     container.workers.append(container.renewals.run_once)
+    container.workers.append(container.kyc.reconcile_once)
     return container

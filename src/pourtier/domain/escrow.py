@@ -291,6 +291,10 @@ class EscrowRepository(Protocol):
         """Withdrawals and charges sent but not final: not spendable."""
         ...
 
+    async def deposited(self, user_id: uuid.UUID) -> int:
+        """Deposits confirmed or sent (not failed), the service's or not."""
+        ...
+
     async def has_pending(self, user_id: uuid.UUID, type: TransactionType) -> bool:
         """A transaction of this type signed and sent but not final yet."""
         ...

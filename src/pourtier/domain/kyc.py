@@ -13,20 +13,78 @@ changes nothing; an id already seen is dropped (the repository's unique index).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from pourtier.domain.errors import Conflict, InvalidInput
+from pourtier.domain.errors import Conflict, InvalidInput, PermissionDenied
+from pourtier.domain.money import format_usdc
 from pourtier.domain.users import KycStatus
 
 ADULT_AGE = 18
 LEGAL_NAME_MAX_LENGTH = 200
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_ASSIGNED = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL
+    BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV
+    CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD
+    GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM
+    IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK
+    LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW
+    MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR
+    PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS
+    ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY
+    UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRIES = frozenset(_ASSIGNED.split())
+"""The 249 officially assigned ISO 3166-1 alpha-2 codes."""
+
+
+class KycRequired(PermissionDenied):
+    """The action needs a verified KYC."""
+
+    def __init__(self, detail: str, status: KycStatus) -> None:
+        super().__init__(detail)
+        self.status = status
+
+    def extra(self) -> dict[str, Any]:
+        return {"kyc_status": self.status.value, "requirement": "kyc"}
+
+
+NO_LIMIT = 2**64  # more than any u64 amount
+
+
+class KycAction(StrEnum):
+    WITHDRAW = "withdraw"
+    SUBSCRIBE = "subscribe"
+    PRO = "pro"
+    """Subscribing to, or upgrading to, the Pro plan."""
+
+
+@dataclass(frozen=True)
+class KycPolicy:
+    """What needs a verified KYC: configuration, applied in the use cases."""
+
+    unverified_deposit_limit: int = NO_LIMIT
+    """Base units of deposits a user may have before KYC is verified."""
+    required_for: frozenset[KycAction] = frozenset()
+
+    def check(self, status: KycStatus, action: KycAction) -> None:
+        if action in self.required_for and status is not KycStatus.VERIFIED:
+            raise KycRequired(f"{action} needs a verified KYC", status)
+
+    def check_deposit(self, status: KycStatus, deposited: int, amount: int) -> None:
+        """`deposited`: the user's deposits confirmed or on their way."""
+        if status is KycStatus.VERIFIED:
+            return
+        if deposited + amount > self.unverified_deposit_limit:
+            raise KycRequired(
+                f"deposits past {format_usdc(self.unverified_deposit_limit)} USDC "
+                "need a verified KYC",
+                status,
+            )
 
 
 class RejectionType(StrEnum):
@@ -66,23 +124,11 @@ class PersonalDetails:
     def parse(
         cls, legal_name: str, date_of_birth: str, country: str, today: date
     ) -> PersonalDetails:
-        name = " ".join(legal_name.split())
-        if not name or len(name) > LEGAL_NAME_MAX_LENGTH or "\x00" in name:
-            raise InvalidInput(
-                f"legal_name must be 1 to {LEGAL_NAME_MAX_LENGTH} characters"
-            )
-        try:
-            born = date.fromisoformat(date_of_birth)
-        except ValueError:
-            raise InvalidInput("date_of_birth must be a date, YYYY-MM-DD") from None
-        if len(date_of_birth) != 10:
-            raise InvalidInput("date_of_birth must be a date, YYYY-MM-DD")
-        if born.year < 1900 or _age(born, today) < ADULT_AGE:
-            raise InvalidInput(f"date_of_birth must be an adult's ({ADULT_AGE}+)")
-        code = country.strip().upper()
-        if not _COUNTRY.match(code):
-            raise InvalidInput("country must be an ISO 3166-1 alpha-2 code, like FR")
-        return cls(name, born, code)
+        return cls(
+            parse_legal_name(legal_name),
+            parse_date_of_birth(date_of_birth, today),
+            parse_country(country),
+        )
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -90,6 +136,34 @@ class PersonalDetails:
             "date_of_birth": self.date_of_birth.isoformat(),
             "country": self.country,
         }
+
+
+def parse_legal_name(value: str) -> str:
+    name = " ".join(value.split())
+    if not name or len(name) > LEGAL_NAME_MAX_LENGTH or "\x00" in name:
+        raise InvalidInput(
+            f"legal_name must be 1 to {LEGAL_NAME_MAX_LENGTH} characters"
+        )
+    return name
+
+
+def parse_date_of_birth(value: str, today: date) -> date:
+    try:
+        born = date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        born = None
+    if born is None:
+        raise InvalidInput("date_of_birth must be a date, YYYY-MM-DD")
+    if born.year < 1900 or _age(born, today) < ADULT_AGE:
+        raise InvalidInput(f"date_of_birth must be an adult's ({ADULT_AGE} or more)")
+    return born
+
+
+def parse_country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in COUNTRIES:
+        raise InvalidInput("country must be an ISO 3166-1 alpha-2 code, like FR")
+    return code
 
 
 def _age(born: date, today: date) -> int:
@@ -220,9 +294,9 @@ class KycRepository(Protocol):
         self, user_id: uuid.UUID, *, for_update: bool = False
     ) -> KycCase | None: ...
 
-    async def add(self, case: KycCase) -> None: ...
-
-    async def save(self, case: KycCase) -> None: ...
+    async def save(self, case: KycCase) -> None:
+        """Insert or update."""
+        ...
 
     async def add_event(self, event: KycEvent) -> bool:
         """Append; False if an event with this `event_id` is already there."""

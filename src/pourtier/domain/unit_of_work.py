@@ -6,6 +6,7 @@ from typing import Protocol, Self
 
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.escrow import EscrowRepository
+from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
@@ -17,6 +18,7 @@ class UnitOfWork(Protocol):
     nonces: NonceRepository
     sessions: SessionRepository
     escrow: EscrowRepository
+    kyc: KycRepository
     subscriptions: SubscriptionRepository
 
     async def __aenter__(self) -> Self: ...

@@ -25,6 +25,7 @@ from pourtier.presentation.routes import (
     auth,
     dev,
     escrow,
+    kyc,
     legal,
     ops,
     subscriptions,
@@ -85,6 +86,8 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     app.include_router(legal.public_router, dependencies=guards.public)
     app.include_router(legal.router, dependencies=guards.authenticated)
     app.include_router(escrow.router, dependencies=guards.compliant)
+    app.include_router(kyc.router, dependencies=guards.authenticated)
+    app.include_router(kyc.webhooks, dependencies=guards.public)
     app.include_router(auth.router, dependencies=guards.sign_in)
     app.include_router(ops.router)
     if dev.enabled(container):

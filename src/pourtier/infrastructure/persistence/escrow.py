@@ -37,6 +37,8 @@ from pourtier.infrastructure.persistence.models import (
 )
 
 DEBITS = (TransactionType.WITHDRAW.value, TransactionType.SUBSCRIPTION_CHARGE.value)
+DEPOSITS = (TransactionType.DEPOSIT, TransactionType.EXTERNAL_DEPOSIT)
+SENT = (TransactionStatus.PENDING, TransactionStatus.CONFIRMED)
 UNSENT = (TransactionStatus.PREPARED.value, TransactionStatus.EXPIRED.value)
 ERROR_MAX_LENGTH = 500
 _LIFECYCLE = (
@@ -179,6 +181,16 @@ class SqlEscrowRepository:
                 EscrowTransactionRow.user_id == user_id,
                 EscrowTransactionRow.status == TransactionStatus.PENDING.value,
                 EscrowTransactionRow.type.in_(DEBITS),
+            )
+        )
+        return int(total or 0)
+
+    async def deposited(self, user_id: uuid.UUID) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(EscrowTransactionRow.amount), 0)).where(
+                EscrowTransactionRow.user_id == user_id,
+                EscrowTransactionRow.status.in_(SENT),
+                EscrowTransactionRow.type.in_(DEPOSITS),
             )
         )
         return int(total or 0)

@@ -34,6 +34,7 @@ NAMING = {
 }
 
 TZ = DateTime(timezone=True)
+KYC_STATUSES = "'not_started', 'pending', 'in_review', 'verified', 'rejected'"
 
 
 def _refers_to(column: str, ondelete: str, **options: Any) -> MappedColumn[Any]:
@@ -48,7 +49,7 @@ class UserRow(Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
-            "kyc_status IN ('not_started', 'pending', 'verified', 'rejected')",
+            f"kyc_status IN ({KYC_STATUSES})",
             name="kyc_status",
         ),
     )
@@ -308,3 +309,49 @@ class IdempotencyKeyRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class KycCaseRow(Base):
+    """A user's KYC as it stands; its history is in kyc_events."""
+
+    __tablename__ = "kyc_cases"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({KYC_STATUSES})", name="status"),
+        CheckConstraint(
+            "rejection_type IS NULL OR rejection_type IN ('retry', 'final')",
+            name="rejection_type",
+        ),
+        Index("ix_kyc_cases_status_status_at", "status", "status_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT", primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_at: Mapped[datetime | None] = mapped_column(TZ)
+    applicant_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    rejection_type: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    personal_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class KycEventRow(Base):
+    """Append-only (a trigger refuses UPDATE and DELETE); unique per provider
+    event id, so a repeated webhook is recorded once."""
+
+    __tablename__ = "kyc_events"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({KYC_STATUSES})", name="status"),
+        Index("ix_kyc_events_user_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "RESTRICT")
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(TZ)
+    recorded_at: Mapped[datetime] = mapped_column(TZ)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    rejection_type: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(500))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
 from pourtier.domain.escrow import EscrowRepository
+from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
@@ -24,6 +25,7 @@ from pourtier.infrastructure.persistence.auth import (
     SqlSessionRepository,
 )
 from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
+from pourtier.infrastructure.persistence.kyc import SqlKycRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
 from pourtier.infrastructure.persistence.subscriptions import (
     SqlSubscriptionRepository,
@@ -38,6 +40,7 @@ class SqlUnitOfWork:
     sessions: SessionRepository
     subscriptions: SubscriptionRepository
     escrow: EscrowRepository
+    kyc: KycRepository
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._session, changed)
         self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
+        self.kyc = SqlKycRepository(self._session)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -1,0 +1,245 @@
+"""KYC: a user starts a check, a provider or an operator decides.
+
+The case and the user's `kyc_status` change in one transaction with the event
+that moved them, so what /api/users/me shows (a cached user row, invalidated
+by the database on change) is always the case's status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.kyc import (
+    KycCase,
+    KycEvent,
+    KycProvider,
+    PersonalDataVault,
+    PersonalDetails,
+    ProviderEvent,
+    RejectionType,
+)
+from pourtier.domain.unit_of_work import UnitOfWork
+from pourtier.domain.users import KycStatus
+
+log = structlog.get_logger(__name__)
+
+MAX_PER_PASS = 100
+REASON_MAX_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class KycView:
+    """A user's KYC as they see it."""
+
+    status: KycStatus
+    provider: str
+    rejection_type: RejectionType | None = None
+    reason: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KycStarted:
+    status: KycStatus
+    provider: str
+    applicant_id: str | None
+    sdk_token: str | None
+
+
+@dataclass
+class KycUseCases:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    provider: KycProvider
+    vault: PersonalDataVault
+    reconcile_after: timedelta = timedelta(minutes=30)
+
+    async def view(self, user_id: uuid.UUID) -> KycView:
+        async with self.uow() as uow:
+            case = await uow.kyc.get(user_id)
+        if case is None:
+            return KycView(KycStatus.NOT_STARTED, self.provider.name)
+        return self._view(case)
+
+    async def start(
+        self, user_id: uuid.UUID, details: PersonalDetails | None
+    ) -> KycStarted:
+        """Open a check with the provider; the manual one needs the details."""
+        manual = self.provider.name == "manual"
+        if manual and details is None:
+            raise InvalidInput("legal_name, date_of_birth and country are required")
+        started = await self.provider.start(user_id)  # idempotent: before the lock
+        now = self.clock()
+        async with self.uow() as uow:
+            case = await self._case(uow, user_id, now)
+            if case.is_final:
+                raise Conflict("your KYC was rejected for good; it cannot be retried")
+            fresh = case.status in (KycStatus.NOT_STARTED, KycStatus.REJECTED)
+            if case.status is KycStatus.VERIFIED or (manual and not fresh):
+                raise Conflict(f"your KYC is already {case.status}")
+            if fresh:  # else: the provider's check goes on, with a new token
+                event = KycEvent(user_id, started.status, now, "user", now)
+                if case.apply(event):
+                    await uow.kyc.add_event(event)
+            case.provider = self.provider.name
+            case.applicant_id = started.applicant_id or case.applicant_id
+            if details is not None and manual:
+                case.personal_data = self.vault.seal(details)
+            case.updated_at = now
+            await self._save(uow, case)
+            await uow.commit()
+        log.info("kyc started", user_id=str(user_id), status=case.status.value)
+        return KycStarted(
+            case.status, self.provider.name, case.applicant_id, started.sdk_token
+        )
+
+    async def decide(
+        self,
+        operator: str,
+        user_id: uuid.UUID,
+        approve: bool,
+        rejection_type: RejectionType | None,
+        reason: str | None,
+    ) -> tuple[KycView, KycView]:
+        """An operator's decision; the view before and after (for the audit)."""
+        if not approve and rejection_type is None:
+            raise InvalidInput("rejection_type is required to reject")
+        now = self.clock()
+        async with self.uow() as uow:
+            case = await uow.kyc.get(user_id, for_update=True)
+            if case is None:
+                raise NotFound("no KYC case for this user")
+            before = self._view(case)
+            if case.status not in (KycStatus.IN_REVIEW, KycStatus.VERIFIED):
+                raise Conflict(f"a KYC {case.status} is not for an operator to decide")
+            event = KycEvent(
+                user_id,
+                KycStatus.VERIFIED if approve else KycStatus.REJECTED,
+                now,
+                f"operator:{operator}",
+                now,
+                rejection_type=None if approve else rejection_type,
+                reason=(reason or "")[:REASON_MAX_LENGTH] or None,
+            )
+            if not case.apply(event):
+                raise Conflict(f"the KYC is already {case.status}")
+            await uow.kyc.add_event(event)
+            await self._save(uow, case)
+            await uow.commit()
+        return before, self._view(case)
+
+    async def webhook(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Apply a provider's webhook; False if it changed nothing."""
+        event = self.provider.webhook(body, headers)
+        return event is not None and await self._apply(event)
+
+    async def reconcile_once(self) -> int:
+        """Ask the provider about cases waiting too long (a missed webhook)."""
+        if self.provider.name == "manual":
+            return 0
+        before = self.clock() - self.reconcile_after
+        async with self.uow() as uow:
+            stale = await uow.kyc.stale(self.provider.name, before, MAX_PER_PASS)
+            waiting = [(c.user_id, c.applicant_id) for c in stale if c.applicant_id]
+        changed = 0
+        for user_id, applicant_id in waiting:
+            found = await self.provider.current(user_id, applicant_id)
+            if found is not None and await self._apply(found):
+                changed += 1
+            else:
+                await self._touch(user_id)  # asked: not again until it is due
+        return changed
+
+    async def queue(
+        self, status: KycStatus, limit: int, offset: int
+    ) -> Sequence[KycCase]:
+        async with self.uow() as uow:
+            return await uow.kyc.queue(status, limit, offset)
+
+    async def case(
+        self, user_id: uuid.UUID
+    ) -> tuple[KycCase | None, PersonalDetails | None, list[KycEvent]]:
+        """For operators: the case, its decrypted details and its history."""
+        async with self.uow() as uow:
+            case = await uow.kyc.get(user_id)
+            events = await uow.kyc.events(user_id)
+        sealed = case.personal_data if case else None
+        return case, self.vault.open(sealed) if sealed else None, events
+
+    # --- helpers ---------------------------------------------------------------
+
+    async def _apply(self, found: ProviderEvent) -> bool:
+        now = self.clock()
+        async with self.uow() as uow:
+            if await uow.users.get(found.user_id) is None:
+                log.warning("kyc event for an unknown user", user_id=str(found.user_id))
+                return False
+            case = await self._case(uow, found.user_id, now)
+            event = KycEvent(
+                found.user_id,
+                found.status,
+                found.occurred_at,
+                f"provider:{self.provider.name}",
+                now,
+                event_id=found.event_id,
+                rejection_type=found.rejection_type,
+                reason=(found.reason or "")[:REASON_MAX_LENGTH] or None,
+            )
+            if not await uow.kyc.add_event(event):
+                return False  # seen before
+            try:
+                changed = case.apply(event)
+            except Conflict as refused:
+                log.warning(
+                    "kyc event refused", user_id=str(case.user_id), why=str(refused)
+                )
+                changed = False
+            case.applicant_id = case.applicant_id or found.applicant_id
+            await self._save(uow, case)
+            await uow.commit()
+        return changed
+
+    async def _touch(self, user_id: uuid.UUID) -> None:
+        async with self.uow() as uow:
+            case = await uow.kyc.get(user_id, for_update=True)
+            if case is not None:
+                case.updated_at = self.clock()
+                await uow.kyc.save(case)
+                await uow.commit()
+
+    async def _case(
+        self, uow: UnitOfWork, user_id: uuid.UUID, now: datetime
+    ) -> KycCase:
+        """The user's case, locked; a new one (not yet stored) if there is none."""
+        case = await uow.kyc.get(user_id, for_update=True)
+        if case is not None:
+            return case
+        await uow.escrow.lock_movements(user_id)  # two first events: one case
+        case = await uow.kyc.get(user_id, for_update=True)
+        return case or KycCase(user_id, self.provider.name, now, now)
+
+    async def _save(self, uow: UnitOfWork, case: KycCase) -> None:
+        """The case, and the user's kyc_status with it."""
+        await uow.kyc.save(case)
+        user = await uow.users.get(case.user_id)
+        if user is not None and user.kyc_status is not case.status:
+            user.kyc_status = case.status
+            user.updated_at = case.updated_at
+            await uow.users.save(user)
+
+    @staticmethod
+    def _view(case: KycCase) -> KycView:
+        return KycView(
+            case.status,
+            case.provider,
+            case.rejection_type,
+            case.reason,
+            case.updated_at,
+        )

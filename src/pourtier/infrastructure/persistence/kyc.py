@@ -1,0 +1,92 @@
+"""KYC cases and their event log on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pourtier.domain.kyc import KycCase, KycEvent
+from pourtier.domain.users import KycStatus
+from pourtier.infrastructure.persistence.mapping import (
+    to_columns,
+    to_entities,
+    to_entity,
+)
+from pourtier.infrastructure.persistence.models import KycCaseRow, KycEventRow
+
+WAITING = (KycStatus.PENDING, KycStatus.IN_REVIEW)
+
+
+class SqlKycRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(
+        self, user_id: uuid.UUID, *, for_update: bool = False
+    ) -> KycCase | None:
+        query = select(KycCaseRow).where(KycCaseRow.user_id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        row = await self._session.scalar(
+            query.execution_options(populate_existing=True)
+        )
+        return to_entity(KycCase, row) if row else None
+
+    async def save(self, case: KycCase) -> None:
+        values = to_columns(case)
+        await self._session.execute(
+            insert(KycCaseRow)
+            .values(values)
+            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+        )
+
+    async def add_event(self, event: KycEvent) -> bool:
+        result = await self._session.execute(
+            insert(KycEventRow)
+            .values(to_columns(event))
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(KycEventRow.id)
+        )
+        return result.first() is not None
+
+    async def events(self, user_id: uuid.UUID) -> list[KycEvent]:
+        rows = await self._session.scalars(
+            select(KycEventRow)
+            .where(KycEventRow.user_id == user_id)
+            .order_by(KycEventRow.recorded_at, KycEventRow.occurred_at)
+        )
+        return to_entities(KycEvent, rows)
+
+    async def queue(
+        self, status: KycStatus, limit: int, offset: int
+    ) -> Sequence[KycCase]:
+        rows = await self._session.scalars(
+            select(KycCaseRow)
+            .where(KycCaseRow.status == status)
+            .order_by(KycCaseRow.status_at.asc().nulls_first(), KycCaseRow.user_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return to_entities(KycCase, rows)
+
+    async def stale(
+        self, provider: str, before: datetime, limit: int
+    ) -> Sequence[KycCase]:
+        rows = await self._session.scalars(
+            select(KycCaseRow)
+            .where(
+                KycCaseRow.provider == provider,
+                KycCaseRow.status.in_(WAITING),
+                KycCaseRow.applicant_id.is_not(None),
+                KycCaseRow.updated_at < before,
+            )
+            .order_by(KycCaseRow.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return to_entities(KycCase, rows)

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+
+from pourtier.application.kyc import KycView
+from pourtier.domain.errors import InvalidInput
+from pourtier.domain.kyc import (
+    LEGAL_NAME_MAX_LENGTH,
+    PersonalDetails,
+    parse_country,
+    parse_date_of_birth,
+    parse_legal_name,
+)
+from pourtier.domain.users import KycStatus
+from pourtier.presentation.schemas.common import Out, RequestBody
+
+
+def _field(parse: Any) -> AfterValidator:
+    """A domain parser as a field validator: its message, under the field's name."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse(value)
+        except InvalidInput as error:
+            raise ValueError(error.detail) from None
+        return value
+
+    return AfterValidator(check)
+
+
+PERSONAL = ("legal_name", "date_of_birth", "country")
+
+
+def _adult(value: str) -> date:
+    return parse_date_of_birth(value, datetime.now(UTC).date())
+
+
+class KycStartIn(RequestBody):
+    """The manual provider's personal details; other providers take none."""
+
+    legal_name: Annotated[
+        str | None,
+        Field(default=None, max_length=LEGAL_NAME_MAX_LENGTH * 2),
+        _field(parse_legal_name),
+    ] = None
+    date_of_birth: Annotated[
+        str | None,
+        Field(default=None, max_length=10, examples=["1990-04-21"]),
+        _field(_adult),
+    ] = None
+    country: Annotated[
+        str | None,
+        Field(default=None, max_length=2, description="ISO 3166-1 alpha-2"),
+        _field(parse_country),
+    ] = None
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> KycStartIn:
+        missing = [name for name in PERSONAL if getattr(self, name) is None]
+        if 0 < len(missing) < len(PERSONAL):
+            raise ValueError(f"{', '.join(missing)} missing: give all three or none")
+        return self
+
+    def details(self, today: date) -> PersonalDetails | None:
+        if self.legal_name is None or self.date_of_birth is None or not self.country:
+            return None
+        return PersonalDetails.parse(
+            self.legal_name, self.date_of_birth, self.country, today
+        )
+
+
+class RejectionOut(Out):
+    type: str
+    reason: str | None
+
+
+class KycOut(Out):
+    status: str
+    provider: str
+    rejection: RejectionOut | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, view: KycView) -> KycOut:
+        rejected = view.status is KycStatus.REJECTED and view.rejection_type
+        rejection = {"type": view.rejection_type, "reason": view.reason}
+        return cls.model_validate(
+            vars(view) | {"rejection": rejection if rejected else None}
+        )
+
+
+class KycStartOut(Out):
+    status: str
+    provider: str
+    applicant_id: str | None = Field(description="The provider's applicant (sumsub)")
+    sdk_token: str | None = Field(description="Token for the provider's web SDK")
