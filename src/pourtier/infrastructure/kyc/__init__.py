@@ -1,0 +1,1 @@
+"""Identity-check providers: adapters of the `KycProvider` port (domain/kyc.py)."""
