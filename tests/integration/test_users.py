@@ -57,7 +57,8 @@ async def test_me_returns_the_full_record_and_no_pending_documents(
     wallet = Wallet()
     tokens = await create_user(client, wallet)
     body = await me(client, tokens)
-    assert set(body) == USER_FIELDS | {"pending_documents"}
+    assert set(body) == USER_FIELDS | {"pending_documents", "roles"}
+    assert body["roles"] == []
     assert body["id"] == tokens["user"]["id"]
     assert uuid.UUID(body["id"]).version == 4
     assert body["wallet_address"] == wallet.address

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Self
 
+from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.legal import LegalRepository
@@ -18,6 +19,7 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     escrow: EscrowRepository
     subscriptions: SubscriptionRepository
+    audit: AuditLog
 
     async def __aenter__(self) -> Self: ...
 

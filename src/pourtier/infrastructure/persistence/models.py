@@ -51,6 +51,7 @@ class UserRow(Base):
             "kyc_status IN ('not_started', 'pending', 'verified', 'rejected')",
             name="kyc_status",
         ),
+        CheckConstraint("role IN ('user', 'admin')", name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -61,6 +62,7 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ)
     last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+    role: Mapped[str] = mapped_column(String(16), server_default="user")
 
 
 class LegalDocumentRow(Base):
@@ -308,3 +310,28 @@ class IdempotencyKeyRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class AuditLogRow(Base):
+    """Append-only: a trigger (migration 0007) refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint("actor_type IN ('user', 'cli')", name="actor_type"),
+        Index("ix_audit_log_occurred_at", "occurred_at"),
+        Index("ix_audit_log_actor_id", "actor_id"),
+        Index("ix_audit_log_action", "action"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(TZ)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_wallet: Mapped[str | None] = mapped_column(String(44))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    ip_address: Mapped[str | None] = mapped_column(String(64))

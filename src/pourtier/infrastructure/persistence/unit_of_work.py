@@ -13,12 +13,14 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
+from pourtier.infrastructure.persistence.audit import SqlAuditLog
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
@@ -38,6 +40,7 @@ class SqlUnitOfWork:
     sessions: SessionRepository
     subscriptions: SubscriptionRepository
     escrow: EscrowRepository
+    audit: AuditLog
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._session, changed)
         self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
+        self.audit = SqlAuditLog(self._session)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
