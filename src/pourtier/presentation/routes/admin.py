@@ -23,6 +23,8 @@ from pourtier.presentation.schemas.legal import LegalDocumentOut
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
+# Text PostgreSQL cannot hold (NUL) is refused with the other bad input.
+NO_NUL = r"^[^\x00]*$"
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
@@ -34,6 +36,7 @@ async def users(
         str | None,
         Query(
             max_length=254,
+            pattern=NO_NUL,
             description="A user id, an email, or a wallet or its prefix "
             "(case-insensitive); none: every user",
         ),
@@ -85,12 +88,15 @@ async def audit(
     container: ContainerDep,
     actor: Annotated[
         str | None,
-        Query(max_length=64, description="A user id, a wallet, or `cli`"),
+        Query(
+            max_length=64, pattern=NO_NUL, description="A user id, a wallet, or `cli`"
+        ),
     ] = None,
     action: Annotated[
         str | None,
         Query(
             max_length=AUDIT_ACTION_MAX_LENGTH,
+            pattern=NO_NUL,
             description="e.g. `role.grant`, `sessions.revoke`, `legal.publish`",
         ),
     ] = None,
