@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
+from pourtier.application.admin import RoleChange
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container, fee_authority
+from pourtier.domain.audit import Actor
 from pourtier.domain.errors import DomainError
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.monitoring.logging import configure_logging
@@ -29,8 +31,10 @@ from pourtier.infrastructure.solana import localnet
 app = typer.Typer(help="Pourtier: wallet sign-in, profiles and legal compliance.")
 db_app = typer.Typer(help="Database schema.")
 legal_app = typer.Typer(help="Legal documents.")
+admin_app = typer.Typer(help="Operator roles (audited, actor `cli`).")
 app.add_typer(db_app, name="db")
 app.add_typer(legal_app, name="legal")
+app.add_typer(admin_app, name="admin")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -246,10 +250,45 @@ def legal_publish(
         raise typer.Exit(1) from None
 
     async def work(container: Container) -> str:
-        doc = await container.legal.publish(document_type, version, title, content)
+        doc = await container.legal.publish(
+            document_type, version, title, content, actor=Actor.cli()
+        )
         return f"published {doc.document_type.value} {doc.version} ({doc.id})"
 
     console.print(_with_container(work), markup=False)
+
+
+WalletArgument = Annotated[str, typer.Argument(help="The account's wallet address.")]
+
+
+@admin_app.command("grant")
+def admin_grant(wallet: WalletArgument) -> None:
+    """Give the admin role to the account of WALLET (it must exist)."""
+
+    async def work(container: Container) -> RoleChange:
+        return await container.admin.grant(Actor.cli(), wallet)
+
+    change = _with_container(work)
+    verb = "granted admin to" if change.changed else "already an admin:"
+    console.print(f"{verb} {wallet} ({change.user.id})", markup=False)
+
+
+@admin_app.command("revoke")
+def admin_revoke(wallet: WalletArgument) -> None:
+    """Take the admin role from the account of WALLET; effective at once."""
+
+    async def work(container: Container) -> RoleChange:
+        return await container.admin.revoke(Actor.cli(), wallet)
+
+    change = _with_container(work)
+    verb = "revoked admin from" if change.changed else "not an admin:"
+    console.print(f"{verb} {wallet} ({change.user.id})", markup=False)
+    if change.admin_by_configuration:
+        console.print(
+            "note: the wallet is in ADMIN_WALLETS, so it stays an admin until "
+            "removed from there",
+            markup=False,
+        )
 
 
 if __name__ == "__main__":

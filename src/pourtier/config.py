@@ -16,6 +16,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pourtier.domain.errors import InvalidInput
+from pourtier.domain.users import validate_wallet_address
 from pourtier.infrastructure.rate_limiter import parse_limits
 
 MIN_SECRET_LENGTH = 32
@@ -149,6 +151,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Proxies whose X-Forwarded-For is believed (IPs or CIDRs).",
     )
+    ADMIN_WALLETS: list[str] = Field(
+        default_factory=list,
+        description="Wallets that always hold the admin role (JSON list).",
+    )
     MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
     HOST: str = "127.0.0.1"
     PORT: int = 9000
@@ -170,6 +176,16 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         parse_limits(value)
         return value
+
+    @field_validator("ADMIN_WALLETS")
+    @classmethod
+    def _admin_wallets(cls, value: list[str]) -> list[str]:
+        for wallet in value:
+            try:
+                validate_wallet_address(wallet)
+            except InvalidInput as error:
+                raise ValueError(f"ADMIN_WALLETS: {wallet!r}: {error.detail}") from None
+        return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _sumsub_needs_its_secrets(self) -> Settings:

@@ -1,4 +1,5 @@
-"""Every route that takes an id, asked with another user's id, answers 404.
+"""Every route that takes an id, asked with another user's id, answers 404;
+every admin route answers a plain user 403, whatever it names.
 
 The routes come from the app's own route table, not from a list kept here: a
 new route with a path parameter is walked too, and fails this test until the
@@ -6,6 +7,10 @@ test knows what real resource to name in it. User A owns one of each kind of
 resource; user B, signed in and compliant, asks for each by A's id with every
 method the route has. Each answer must be the same 404 an unknown id gets,
 without a trace of A's data, and A's resources must be untouched afterwards.
+
+Routes under /api/admin/ are the one place other users' data is read: each
+answers 401 without a token and 403 to B (a plain user), with nothing of A
+in the answer and nothing changed.
 """
 
 from __future__ import annotations
@@ -38,17 +43,47 @@ KNOWN_ID_ROUTES = {
     ("DELETE", "/api/subscriptions/{subscription_id}"),
     ("POST", "/api/subscriptions/{subscription_id}/resume"),
 }
+ADMIN_PREFIX = "/api/admin/"
+KNOWN_ADMIN_ROUTES = {
+    ("GET", "/api/admin/users"),
+    ("GET", "/api/admin/users/{user_id}"),
+    ("POST", "/api/admin/users/{user_id}/sessions/revoke"),
+    ("POST", "/api/admin/legal/documents"),
+    ("GET", "/api/admin/audit"),
+}
+# A body the route would accept from an admin: the refusal is the role's.
+ADMIN_BODY = {
+    ("POST", "/api/admin/legal/documents"): {
+        "document_type": "terms_of_service",
+        "version": "9.9",
+        "title": "Not by a plain user",
+        "content": "Refused.",
+    }
+}
 
 
-def id_routes(container: Container) -> list[tuple[str, str, list[str]]]:
-    """(method, path template, parameter names) of every route with a parameter."""
+def all_routes(container: Container) -> list[tuple[str, str, list[str]]]:
+    """(method, path template, parameter names) of every API route."""
     app = create_app(container, manage_lifespan=False)
     found: list[tuple[str, str, list[str]]] = []
     for route in api_routes(app):
         names = re.findall(r"{([^}:]+)(?::[^}]*)?}", route.path_format)
         methods = route.methods or set()
-        found.extend((method, route.path_format, names) for method in methods if names)
+        found.extend((method, route.path_format, names) for method in methods)
     return sorted(found)
+
+
+def id_routes(container: Container) -> list[tuple[str, str, list[str]]]:
+    """Routes with a parameter, less the admin ones (their own test, below)."""
+    return [
+        (method, path, names)
+        for method, path, names in all_routes(container)
+        if names and not path.startswith(ADMIN_PREFIX)
+    ]
+
+
+def admin_routes(container: Container) -> list[tuple[str, str, list[str]]]:
+    return [r for r in all_routes(container) if r[1].startswith(ADMIN_PREFIX)]
 
 
 async def owned_resources(
@@ -125,3 +160,30 @@ async def test_every_id_route_hides_other_users_resources(
         mine = await client.get(path.format(**values), headers=bearer(owner))
         assert mine.status_code == 200, (path, mine.text)
         assert mine.json()["id"] in values.values()
+
+
+async def test_every_admin_route_refuses_a_plain_user(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    routes = admin_routes(container)
+    assert {(method, path) for method, path, _ in routes} >= KNOWN_ADMIN_ROUTES
+    owner, ids = await owned_resources(client, container)
+    intruder = await create_user(client)
+    documents_before = (await client.get("/api/legal/documents")).json()
+    me_before = (await client.get("/api/users/me", headers=bearer(owner))).json()
+
+    for method, path, names in routes:
+        url = path.format(**{n: ids[RESOURCE_OF_PARAMETER[n]] for n in names})
+        body = ADMIN_BODY.get((method, path))
+        anonymous = await client.request(method, url, json=body)
+        assert anonymous.status_code == 401, (method, url, anonymous.text)
+        refused = await client.request(method, url, json=body, headers=bearer(intruder))
+        assert refused.status_code == 403, (method, url, refused.text)
+        assert refused.json() == {"detail": "this needs the admin role"}
+        assert ids["user"] not in refused.text
+
+    # Nothing was done: the owner is still signed in, documents unchanged.
+    assert (await client.get("/api/legal/documents")).json() == documents_before
+    assert (await client.get("/api/users/me", headers=bearer(owner))).json() == (
+        me_before
+    )

@@ -18,7 +18,8 @@ from fastapi import FastAPI
 
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
-from tests.helpers import Wallet, bearer, create_user
+from tests.admin_helpers import create_admin
+from tests.helpers import Wallet, bearer
 
 MAX = 64 * 1024  # the default MAX_BODY_BYTES, which the test settings keep
 
@@ -131,9 +132,10 @@ def test_every_request_body_model_forbids_unknown_fields(app: FastAPI) -> None:
 
 
 async def test_every_route_refuses_an_unknown_field(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, container: Container
 ) -> None:
-    tokens = await create_user(client)
+    # An admin, so that the admin routes reach their body too.
+    tokens = await create_admin(client, container)
     for method, path, _ in body_operations(app):
         url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
         response = await client.request(

@@ -13,7 +13,9 @@ user with an initialized, funded escrow, and each answer must be:
 The schema is loaded from the ASGI app (`schemathesis.openapi.from_asgi`), but
 requests are not sent by schemathesis' own ASGI client, which runs the app on
 an event loop of its own: Hypothesis runs in a worker thread and hands each
-request to the test's loop, where the app's connection pool lives. Routes that
+request to the test's loop, where the app's connection pool lives. Admin
+routes are sent by a second user, an admin, so they reach past their gate
+(their 403 to a plain user is walked in test_authorization_matrix.py). Routes that
 take an id also get a run with ids of what the user owns, to reach their
 success answers. `FUZZ_EXAMPLES` sets the examples per operation and mode
 (small here; `make fuzz` runs 100).
@@ -45,6 +47,7 @@ from schemathesis.core.result import Ok
 
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
+from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
 from tests.helpers import Wallet, bearer, login
 from tests.subscription_helpers import subscribe
@@ -75,6 +78,9 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
 )
 # Each ends sessions of the fuzzing user: they get a session of their own.
 ENDS_SESSIONS = {"/api/auth/logout", "/api/auth/logout-all"}
+# Ends every session of the user it names (the fuzzing user, when it is theirs).
+ENDS_USERS_SESSIONS = "/api/admin/users/{user_id}/sessions/revoke"
+ADMIN_ROUTES = "/api/admin/"
 
 
 def ok(result: Any) -> Operation:
@@ -100,6 +106,7 @@ class Fuzzer:
     wallet: Wallet
     tokens: dict[str, Any]
     loop: asyncio.AbstractEventLoop
+    admin: dict[str, Any]
     cases: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     by_operation: dict[str, dict[int, int]] = field(default_factory=dict)
@@ -113,6 +120,8 @@ class Fuzzer:
         session = self.tokens
         if case.path in ENDS_SESSIONS:
             session = await login(self.client, self.wallet)
+        elif case.path.startswith(ADMIN_ROUTES):
+            session = self.admin
         kwargs = case.as_transport_kwargs(base_url=AUTH_URI, headers=bearer(session))
         kwargs.pop("base_url", None)
         if not kwargs.get("cookies"):
@@ -120,7 +129,8 @@ class Fuzzer:
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")
         response = await self.client.request(**kwargs)
-        if case.path == "/api/auth/logout-all" and response.status_code == 200:
+        ended = ("/api/auth/logout-all", ENDS_USERS_SESSIONS)
+        if case.path in ended and response.status_code == 200:
             self.tokens = await login(self.client, self.wallet)
         return response
 
@@ -206,7 +216,9 @@ async def test_every_endpoint_survives_generated_requests(
             len(methods) for methods in schema.raw_schema["paths"].values()
         )
         assert len(operations) >= 30
-        fuzzer = Fuzzer(client, wallet, tokens, asyncio.get_running_loop())
+        admin = await create_admin(client, container)
+        loop = asyncio.get_running_loop()
+        fuzzer = Fuzzer(client, wallet, tokens, loop, admin)
         failures = []
         for operation in operations:
             for mode, path_parameters in runs(operation, owned):

@@ -57,7 +57,8 @@ async def test_me_returns_the_full_record_and_no_pending_documents(
     wallet = Wallet()
     tokens = await create_user(client, wallet)
     body = await me(client, tokens)
-    assert set(body) == USER_FIELDS | {"pending_documents"}
+    assert set(body) == USER_FIELDS | {"pending_documents", "roles"}
+    assert body["roles"] == []
     assert body["id"] == tokens["user"]["id"]
     assert uuid.UUID(body["id"]).version == 4
     assert body["wallet_address"] == wallet.address
@@ -293,7 +294,7 @@ async def test_get_user_by_id_returns_own_record(client: httpx.AsyncClient) -> N
     assert response.status_code == 200, response.text
     assert set(response.json()) == USER_FIELDS
     assert response.json() == {
-        k: v for k, v in profile.items() if k != "pending_documents"
+        k: v for k, v in profile.items() if k not in {"pending_documents", "roles"}
     }
 
 

@@ -127,6 +127,26 @@ def test_invalid_value_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+ADMIN = "7VHUFJHWu2CuExkJcJrzhQPJ2oygupTWkL2A2For4BmE"
+
+
+def test_admin_wallets_default_to_none_and_read_a_json_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().ADMIN_WALLETS == []
+    monkeypatch.setenv("ADMIN_WALLETS", f'["{ADMIN}", "{ADMIN}"]')
+    assert Settings().ADMIN_WALLETS == [ADMIN]  # duplicates dropped
+
+
+@pytest.mark.parametrize("wallet", ["not-a-wallet", "0" * 44, ADMIN[:-1] + "0"])
+def test_admin_wallets_must_be_solana_addresses(
+    monkeypatch: pytest.MonkeyPatch, wallet: str
+) -> None:
+    monkeypatch.setenv("ADMIN_WALLETS", f'["{ADMIN}", "{wallet}"]')
+    with pytest.raises(ValidationError, match="ADMIN_WALLETS"):
+        Settings()
+
+
 def test_complete_production_settings_are_accepted() -> None:
     settings = production()
     assert settings.ENV == "production"

@@ -10,6 +10,7 @@ from importlib import resources
 
 from pourtier.application.cached import ReadsThroughCache
 from pourtier.application.common import ClientInfo
+from pourtier.domain.audit import Actor, AuditAction, AuditEntry
 from pourtier.domain.errors import ComplianceRequired, Conflict, InvalidInput
 from pourtier.domain.legal import (
     Acceptance,
@@ -117,8 +118,13 @@ class LegalUseCases(ReadsThroughCache):
         title: str,
         content: str,
         effective_date: datetime | None = None,
+        actor: Actor | None = None,
     ) -> LegalDocument:
-        """Archive the active version of this type and activate the new one."""
+        """Archive the active version of this type and activate the new one.
+
+        An operator's publication (`actor`) is audited in the same
+        transaction; the bundled first versions are not anyone's act.
+        """
         if not version.strip() or not title.strip() or not content.strip():
             raise InvalidInput("version, title and content must not be blank")
         if len(version.strip()) > 32 or len(title.strip()) > 200:
@@ -134,6 +140,22 @@ class LegalUseCases(ReadsThroughCache):
         )
         async with self.uow() as uow:
             await uow.legal.publish(document)
+            if actor is not None:
+                await uow.audit.append(
+                    AuditEntry.of(
+                        actor,
+                        AuditAction.LEGAL_PUBLISH,
+                        "legal_document",
+                        document.id,
+                        self.clock(),
+                        after={
+                            "document_type": document.document_type.value,
+                            "version": document.version,
+                            "title": document.title,
+                            "content_sha256": document.content_sha256,
+                        },
+                    )
+                )
             await uow.commit()
         return document
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pourtier.application.cached import ReadsThroughCache
 from pourtier.domain.errors import NotFound
 from pourtier.domain.legal import LegalDocument, pending_documents
-from pourtier.domain.users import User
+from pourtier.domain.users import Role, RolePolicy, User
 
 
 @dataclass(frozen=True)
 class Profile:
     user: User
     pending_documents: list[LegalDocument]
+    roles: tuple[Role, ...] = ()
 
 
 @dataclass
 class UserUseCases(ReadsThroughCache):
+    roles: RolePolicy = field(default_factory=RolePolicy)
+
     async def profile(self, user_id: uuid.UUID) -> Profile:
         async with self._reads as reads:
             user = await reads.user(user_id)
@@ -26,7 +29,9 @@ class UserUseCases(ReadsThroughCache):
                 raise NotFound("user not found")
             active = await reads.active_documents()
             accepted = await reads.accepted_document_ids(user_id)
-        return Profile(user, pending_documents(active, accepted))
+        return Profile(
+            user, pending_documents(active, accepted), self.roles.roles(user)
+        )
 
     async def get_visible(self, caller_id: uuid.UUID, user_id: uuid.UUID) -> User:
         """Another user's id answers like an unknown one, so ids can't be probed."""

@@ -15,6 +15,7 @@ from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pourtier.application.admin import AdminUseCases
 from pourtier.application.auth import AuthUseCases
 from pourtier.application.common import Clock, utc_now
 from pourtier.application.escrow import EscrowUseCases
@@ -30,6 +31,7 @@ from pourtier.domain.auth import SignInPolicy
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
 from pourtier.domain.subscriptions import default_plans
+from pourtier.domain.users import RolePolicy
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
 from pourtier.infrastructure.auth.secrets_store import resolve_jwt_secret
 from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
@@ -106,6 +108,7 @@ class Container:
     auth: AuthUseCases
     users: UserUseCases
     legal: LegalUseCases
+    admin: AdminUseCases
     redis: Redis | None
     chain: SolanaEscrowChain
     local_chain: LocalChain | None  # in process: tests only
@@ -362,6 +365,7 @@ def build_container(
         ChargeSettlement(clock=clock, plans=plans, grace=grace)
     )
     billing = Billing(uow, chain, clock, follower.follow_one, plans, grace)
+    roles = RolePolicy(frozenset(settings.ADMIN_WALLETS))
     container = Container(
         settings=settings,
         engine=engine,
@@ -377,8 +381,9 @@ def build_container(
             refresh_ttl=timedelta(days=settings.JWT_REFRESH_TOKEN_EXPIRE_DAYS),
             cache=cache,
         ),
-        users=UserUseCases(uow=uow, clock=clock, cache=cache),
+        users=UserUseCases(uow=uow, clock=clock, cache=cache, roles=roles),
         legal=LegalUseCases(uow=uow, clock=clock, cache=cache),
+        admin=AdminUseCases(uow=uow, clock=clock, cache=cache, roles=roles),
         redis=redis,
         chain=chain,
         local_chain=local_chain,

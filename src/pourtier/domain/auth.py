@@ -313,6 +313,10 @@ class SessionRepository(Protocol):
         self, user_id: uuid.UUID, now: datetime, reason: str
     ) -> list[uuid.UUID]: ...
 
+    async def sessions_of(self, user_id: uuid.UUID, limit: int) -> list[AuthSession]:
+        """The user's sessions, newest first, ended ones included."""
+        ...
+
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
 
     async def refresh_token_for_update(self, token_hash: str) -> RefreshToken | None:

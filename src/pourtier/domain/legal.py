@@ -93,6 +93,10 @@ class LegalRepository(Protocol):
 
     async def add_acceptances(self, acceptances: Sequence[Acceptance]) -> None: ...
 
+    async def acceptances_of(self, user_id: uuid.UUID) -> list[Acceptance]:
+        """Every acceptance of the user, newest first."""
+        ...
+
     async def publish(self, document: LegalDocument) -> None:
         """Archive the active document of its type and make this one active."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Self
 
+from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.kyc import KycRepository
@@ -20,6 +21,7 @@ class UnitOfWork(Protocol):
     escrow: EscrowRepository
     kyc: KycRepository
     subscriptions: SubscriptionRepository
+    audit: AuditLog
 
     async def __aenter__(self) -> Self: ...
 

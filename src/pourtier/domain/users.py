@@ -55,6 +55,13 @@ def validate_email(value: str | None) -> str | None:
     return stripped
 
 
+class Role(StrEnum):
+    """What a user may do beyond their own data: `admin` operates the service."""
+
+    USER = "user"
+    ADMIN = "admin"
+
+
 class KycStatus(StrEnum):
     """Where the user's identity check stands (the workflow: domain/kyc.py)."""
 
@@ -75,6 +82,7 @@ class User:
     email: str | None = None
     kyc_status: KycStatus = KycStatus.NOT_STARTED
     last_login_at: datetime | None = None
+    role: Role = Role.USER
 
     @classmethod
     def register(cls, wallet_address: str, now: datetime) -> User:
@@ -93,6 +101,32 @@ class User:
             self.email = validate_email(changes["email"])
         self.updated_at = now
 
+    def set_role(self, role: Role, now: datetime) -> bool:
+        """Whether the stored role changed (granting it twice changes nothing)."""
+        if self.role == role:
+            return False
+        self.role = role
+        self.updated_at = now
+        return True
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """Who holds which role: the stored one, or a wallet named in configuration.
+
+    Configured wallets are admins whatever their row says, so an operator
+    cannot lock every admin out by revoking them all.
+    """
+
+    admin_wallets: frozenset[str] = frozenset()
+
+    def is_admin(self, user: User) -> bool:
+        return user.role == Role.ADMIN or user.wallet_address in self.admin_wallets
+
+    def roles(self, user: User) -> tuple[Role, ...]:
+        """The roles beyond a plain user's: empty for most."""
+        return (Role.ADMIN,) if self.is_admin(user) else ()
+
 
 class UserRepository(Protocol):
     async def get(self, user_id: uuid.UUID) -> User | None: ...
@@ -102,3 +136,8 @@ class UserRepository(Protocol):
     async def add(self, user: User) -> None: ...
 
     async def save(self, user: User) -> None: ...
+
+    async def search(self, query: str | None, limit: int, offset: int) -> list[User]:
+        """Newest first; `query` matches an id, an email (ignoring case) or a
+        wallet exactly or by prefix (ignoring case)."""
+        ...

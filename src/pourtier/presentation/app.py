@@ -22,6 +22,7 @@ from pourtier.presentation.route_limits import (
     route_guards,
 )
 from pourtier.presentation.routes import (
+    admin,
     auth,
     dev,
     escrow,
@@ -89,6 +90,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     app.include_router(kyc.router, dependencies=guards.authenticated)
     app.include_router(kyc.webhooks, dependencies=guards.public)
     app.include_router(auth.router, dependencies=guards.sign_in)
+    app.include_router(admin.router, dependencies=guards.admin)
     app.include_router(ops.router)
     if dev.enabled(container):
         app.include_router(dev.router, dependencies=guards.public)

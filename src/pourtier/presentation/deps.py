@@ -1,4 +1,5 @@
-"""Request dependencies: the container, the signed-in user, the compliance gate."""
+"""Request dependencies: the container, the signed-in user, the compliance and
+admin gates."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Request
 from pourtier.application.auth import Authenticated
 from pourtier.application.common import ClientInfo
 from pourtier.di.container import Container
+from pourtier.domain.audit import Actor
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.presentation.client_ip import request_client_ip
 
@@ -61,6 +63,16 @@ async def require_compliance(request: Request, auth: CurrentAuth) -> Authenticat
 
 CompliantAuth = Annotated[Authenticated, Depends(require_compliance)]
 
+
+async def require_admin(request: Request, auth: CurrentAuth) -> Authenticated:
+    """Admin routes depend on this: 403 unless the caller holds the admin role,
+    read from their user row on every request (a revoke is seen at once)."""
+    container_of(request).admin.require_admin(auth.user)
+    return auth
+
+
+AdminAuth = Annotated[Authenticated, Depends(require_admin)]
+
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
@@ -90,3 +102,13 @@ async def client_info(request: Request) -> ClientInfo:
 
 
 ClientDep = Annotated[ClientInfo, Depends(client_info)]
+
+
+async def acting_admin(request: Request, auth: AdminAuth) -> Actor:
+    """Who the audit log names for this request: the admin, the request id
+    (X-Request-ID, see middleware.py) and the client's address."""
+    state: dict[str, Any] = request.scope.get("state", {})
+    return Actor.admin(auth.user, state.get("request_id"), client_ip(request))
+
+
+ActingAdmin = Annotated[Actor, Depends(acting_admin)]

@@ -8,6 +8,7 @@ table, so a new route cannot forget them:
 | 400 | routes with a body (a business rule broken, or a body that is not JSON) |
 | 401 | routes behind `current_auth` |
 | 403 | routes behind `require_compliance`, with the pending documents |
+| 403 | routes behind `require_admin` (`{detail}` only) |
 | 404 | routes with a path parameter (unknown, or another user's) |
 | 413 | routes with a body (larger than the service accepts) |
 | 429 | every `/api` route (rate limited) |
@@ -29,7 +30,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from pourtier.presentation.deps import current_auth, require_compliance
+from pourtier.presentation.deps import current_auth, require_admin, require_compliance
 from pourtier.presentation.schemas.common import ErrorBody
 from pourtier.presentation.schemas.legal import ComplianceErrorOut
 
@@ -46,6 +47,7 @@ DESCRIPTIONS: dict[int, str] = {
     503: "A service it needs (database or chain) is unavailable; retry later",
 }
 MODELS: dict[int, type[BaseModel]] = {403: ComplianceErrorOut}
+ADMIN_ONLY = "The admin role is required"
 NO_DATABASE = {"/api/subscriptions/plans"}
 
 
@@ -109,14 +111,29 @@ def gates(route: RouteLike) -> set[Callable[..., Any]]:
 
 def implied_statuses(route: RouteLike) -> list[int]:
     """The errors a route can answer because of how it is built."""
+    return list(implied_responses(route))
+
+
+def implied_responses(route: RouteLike) -> dict[int, tuple[type[BaseModel], str]]:
+    """Each implied error's body model and description: a 403 is the
+    compliance gate's (pending documents) or the admin gate's (`{detail}`)."""
+    found = {
+        status: (MODELS.get(status, ErrorBody), DESCRIPTIONS[status])
+        for status in _statuses(route, gates(route))
+    }
+    if 403 in found and require_compliance not in gates(route):
+        found[403] = (ErrorBody, ADMIN_ONLY)
+    return found
+
+
+def _statuses(route: RouteLike, calls: set[Callable[..., Any]]) -> list[int]:
     statuses = []
-    calls = gates(route)
     api = route.path_format.startswith("/api/")
     if route.body_field is not None:
         statuses += [400, 413]
     if current_auth in calls:
         statuses.append(401)
-    if require_compliance in calls:
+    if require_compliance in calls or require_admin in calls:
         statuses.append(403)
     if route.dependant.path_params:
         statuses.append(404)
@@ -151,13 +168,12 @@ def declare_error_responses(app: FastAPI) -> None:
                 if operation is None:
                     continue
                 responses = operation.setdefault("responses", {})
-                for status in implied_statuses(route):
-                    model = MODELS.get(status, ErrorBody)
+                for status, (model, text) in implied_responses(route).items():
                     content = {"schema": _schema_ref(model, components)}
                     responses.setdefault(
                         str(status),
                         {
-                            "description": DESCRIPTIONS[status],
+                            "description": text,
                             "content": {"application/json": content},
                         },
                     )

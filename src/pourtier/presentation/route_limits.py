@@ -32,6 +32,7 @@ from pourtier.presentation.deps import (
     CurrentAuth,
     client_ip,
     current_auth,
+    require_admin,
     require_compliance,
 )
 
@@ -141,6 +142,8 @@ class RouteGuards:
     public: list[Any]
     authenticated: list[Any]
     compliant: list[Any]
+    admin: list[Any]
+    """Signed in and holding the admin role: every route of the router."""
     limits: list[Any]
     """`authenticated` or `compliant` less the gate itself, for a route that
     declares `CurrentAuth` or `CompliantAuth` as its parameter: the gate is
@@ -156,6 +159,7 @@ def route_guards(*, limited: bool) -> RouteGuards:
             public=[],
             authenticated=[Depends(current_auth)],
             compliant=[Depends(require_compliance)],
+            admin=[Depends(require_admin)],
             limits=[],
         )
     client, user = Depends(limit_client), Depends(limit_user)
@@ -164,6 +168,7 @@ def route_guards(*, limited: bool) -> RouteGuards:
         public=[client],
         authenticated=[client, Depends(current_auth), user],
         compliant=[client, user, Depends(require_compliance)],
+        admin=[client, user, Depends(require_admin)],
         limits=[client, user],
     )
 

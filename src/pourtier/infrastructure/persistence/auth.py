@@ -97,6 +97,15 @@ class SqlSessionRepository:
         self._changed.update(session_key(session_id) for session_id in ended)
         return ended
 
+    async def sessions_of(self, user_id: uuid.UUID, limit: int) -> list[AuthSession]:
+        rows = await self._session.scalars(
+            select(AuthSessionRow)
+            .where(AuthSessionRow.user_id == user_id)
+            .order_by(AuthSessionRow.created_at.desc(), AuthSessionRow.id)
+            .limit(limit)
+        )
+        return to_entities(AuthSession, rows)
+
     async def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(RefreshTokenRow(**to_columns(token)))
         await self._session.flush()

@@ -60,6 +60,14 @@ class SqlLegalRepository:
             [to_columns(a) for a in acceptances],
         )
 
+    async def acceptances_of(self, user_id: uuid.UUID) -> list[Acceptance]:
+        rows = await self._session.scalars(
+            select(LegalAcceptanceRow)
+            .where(LegalAcceptanceRow.user_id == user_id)
+            .order_by(LegalAcceptanceRow.accepted_at.desc(), LegalAcceptanceRow.id)
+        )
+        return to_entities(Acceptance, rows)
+
     async def publish(self, document: LegalDocument) -> None:
         self._changed.add(ACTIVE_DOCUMENTS_KEY)
         await self._session.execute(

@@ -52,6 +52,7 @@ class UserRow(Base):
             f"kyc_status IN ({KYC_STATUSES})",
             name="kyc_status",
         ),
+        CheckConstraint("role IN ('user', 'admin')", name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -62,6 +63,7 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ)
     last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+    role: Mapped[str] = mapped_column(String(16), server_default="user")
 
 
 class LegalDocumentRow(Base):
@@ -355,3 +357,28 @@ class KycEventRow(Base):
     event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     rejection_type: Mapped[str | None] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class AuditLogRow(Base):
+    """Append-only: a trigger (migration 0007) refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint("actor_type IN ('user', 'cli')", name="actor_type"),
+        Index("ix_audit_log_occurred_at", "occurred_at"),
+        Index("ix_audit_log_actor_id", "actor_id"),
+        Index("ix_audit_log_action", "action"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(TZ)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_wallet: Mapped[str | None] = mapped_column(String(44))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    ip_address: Mapped[str | None] = mapped_column(String(64))

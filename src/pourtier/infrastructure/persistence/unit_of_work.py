@@ -13,6 +13,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
 from pourtier.domain.escrow import EscrowRepository
@@ -20,6 +21,7 @@ from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
+from pourtier.infrastructure.persistence.audit import SqlAuditLog
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
@@ -41,6 +43,7 @@ class SqlUnitOfWork:
     subscriptions: SubscriptionRepository
     escrow: EscrowRepository
     kyc: KycRepository
+    audit: AuditLog
 
     def __init__(
         self,
@@ -61,6 +64,7 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
+        self.audit = SqlAuditLog(self._session)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

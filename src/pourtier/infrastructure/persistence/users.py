@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import user_key
@@ -12,8 +13,21 @@ from pourtier.domain.users import User
 from pourtier.infrastructure.persistence.mapping import add_new, to_columns, to_entity
 from pourtier.infrastructure.persistence.models import UserRow
 
-_PROFILE = ("display_name", "email", "kyc_status", "updated_at", "last_login_at")
+_PROFILE = (
+    "display_name",
+    "email",
+    "kyc_status",
+    "updated_at",
+    "last_login_at",
+    "role",
+)
 """What changes after registration."""
+
+
+def _like_prefix(text: str) -> str:
+    """`text` as a LIKE prefix pattern, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 class SqlUserRepository:
@@ -43,3 +57,21 @@ class SqlUserRepository:
             .values(to_columns(user, only=_PROFILE))
             .execution_options(synchronize_session=False)
         )
+
+    async def search(self, query: str | None, limit: int, offset: int) -> list[User]:
+        statement = select(UserRow)
+        text = (query or "").strip()
+        if text:
+            matches = [
+                func.lower(UserRow.email) == text.lower(),
+                UserRow.wallet_address.ilike(_like_prefix(text), escape="\\"),
+            ]
+            with contextlib.suppress(ValueError):
+                matches.append(UserRow.id == uuid.UUID(text))
+            statement = statement.where(or_(*matches))
+        rows = await self._session.scalars(
+            statement.order_by(UserRow.created_at.desc(), UserRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [to_entity(User, row) for row in rows]

@@ -24,11 +24,17 @@ class UserOut(Out):
 
 class ProfileOut(UserOut):
     pending_documents: list[PendingDocumentOut]
+    roles: list[str] = Field(
+        description='Roles beyond a plain user\'s: `["admin"]` or `[]`'
+    )
 
     @classmethod
     def of(cls, profile: Profile) -> ProfileOut:
-        """The user's fields and the pending documents, in one validation."""
-        fields = vars(profile.user) | {"pending_documents": profile.pending_documents}
+        """The user's fields, pending documents and roles, in one validation."""
+        fields = vars(profile.user) | {
+            "pending_documents": profile.pending_documents,
+            "roles": profile.roles,
+        }
         return cls.model_validate(fields)
 
 

@@ -4,16 +4,16 @@ A user's KYC case (status, the provider's applicant, the rejection, the
 manual provider's encrypted details) and its append-only event log; users'
 kyc_status gains in_review.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 16:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

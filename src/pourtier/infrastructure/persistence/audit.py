@@ -1,0 +1,45 @@
+"""The audit log on PostgreSQL: inserted and read, never changed."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pourtier.domain.audit import ActorType, AuditEntry, AuditQuery
+from pourtier.infrastructure.persistence.mapping import to_columns, to_entities
+from pourtier.infrastructure.persistence.models import AuditLogRow
+
+
+class SqlAuditLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(self, entry: AuditEntry) -> None:
+        self._session.add(AuditLogRow(**to_columns(entry)))
+        await self._session.flush()
+
+    async def find(self, query: AuditQuery) -> list[AuditEntry]:
+        statement = select(AuditLogRow)
+        if query.action:
+            statement = statement.where(AuditLogRow.action == query.action)
+        if query.actor:
+            statement = statement.where(or_(*_actor_matches(query.actor)))
+        rows = await self._session.scalars(
+            statement.order_by(AuditLogRow.occurred_at.desc(), AuditLogRow.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        return to_entities(AuditEntry, rows)
+
+
+def _actor_matches(actor: str) -> list[ColumnElement[bool]]:
+    """A user id, a wallet, or an actor type (`cli`)."""
+    matches: list[ColumnElement[bool]] = [AuditLogRow.actor_wallet == actor]
+    if actor in {t.value for t in ActorType}:
+        matches.append(AuditLogRow.actor_type == actor)
+    with contextlib.suppress(ValueError):
+        matches.append(AuditLogRow.actor_id == uuid.UUID(actor))
+    return matches

@@ -1,0 +1,108 @@
+"""Operators' routes. Mounted behind the admin gate (see app.py): every route
+here answers 401 without a token and 403 to a user without the admin role.
+Other users' data is read here and nowhere else."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from pourtier.domain.audit import AUDIT_ACTION_MAX_LENGTH, AuditQuery
+from pourtier.presentation.deps import ActingAdmin, ContainerDep
+from pourtier.presentation.responses import errors
+from pourtier.presentation.schemas.admin import (
+    AdminUserOut,
+    AuditEntryOut,
+    PublishDocumentIn,
+    SessionsEndedOut,
+    UserRecordOut,
+)
+from pourtier.presentation.schemas.legal import LegalDocumentOut
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+# Text PostgreSQL cannot hold (NUL) is refused with the other bad input.
+NO_NUL = r"^[^\x00]*$"
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+@router.get("/users")
+async def users(
+    container: ContainerDep,
+    query: Annotated[
+        str | None,
+        Query(
+            max_length=254,
+            pattern=NO_NUL,
+            description="A user id, an email, or a wallet or its prefix "
+            "(case-insensitive); none: every user",
+        ),
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[AdminUserOut]:
+    found = await container.admin.search_users(query, limit, offset)
+    return [AdminUserOut.of(user, roles) for user, roles in found]
+
+
+@router.get("/users/{user_id}", responses=errors(404, s404="No such user"))
+async def user(user_id: uuid.UUID, container: ContainerDep) -> UserRecordOut:
+    return UserRecordOut.of(await container.admin.user_record(user_id))
+
+
+@router.post(
+    "/users/{user_id}/sessions/revoke", responses=errors(404, s404="No such user")
+)
+async def revoke_sessions(
+    user_id: uuid.UUID, actor: ActingAdmin, container: ContainerDep
+) -> SessionsEndedOut:
+    return SessionsEndedOut.model_validate(
+        await container.admin.end_sessions(actor, user_id)
+    )
+
+
+@router.post(
+    "/legal/documents",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409, s409="This version of the document already exists"),
+)
+async def publish_document(
+    body: PublishDocumentIn, actor: ActingAdmin, container: ContainerDep
+) -> LegalDocumentOut:
+    document = await container.legal.publish(
+        body.document_type,
+        body.version,
+        body.title,
+        body.content,
+        body.effective_date,
+        actor=actor,
+    )
+    return LegalDocumentOut.model_validate(document)
+
+
+@router.get("/audit")
+async def audit(
+    container: ContainerDep,
+    actor: Annotated[
+        str | None,
+        Query(
+            max_length=64, pattern=NO_NUL, description="A user id, a wallet, or `cli`"
+        ),
+    ] = None,
+    action: Annotated[
+        str | None,
+        Query(
+            max_length=AUDIT_ACTION_MAX_LENGTH,
+            pattern=NO_NUL,
+            description="e.g. `role.grant`, `sessions.revoke`, `legal.publish`",
+        ),
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[AuditEntryOut]:
+    """Newest first."""
+    entries = await container.admin.audit_log(AuditQuery(actor, action, limit, offset))
+    return [AuditEntryOut.model_validate(entry) for entry in entries]
