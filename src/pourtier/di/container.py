@@ -171,6 +171,7 @@ class Container:
             await self.redis.aclose()
         if isinstance(self.chain.node, RpcNode):
             await self.chain.node.close()
+        await self.kyc.provider.aclose()
         await self.engine.dispose()
 
     async def health(self) -> HealthReport:

@@ -280,6 +280,10 @@ class KycProvider(Protocol):
         (AuthenticationFailed otherwise); None for events that change nothing."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections (the service is stopping)."""
+        ...
+
 
 class PersonalDataVault(Protocol):
     """Encrypts personal details at rest."""

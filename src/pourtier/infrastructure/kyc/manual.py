@@ -24,3 +24,6 @@ class ManualProvider:
 
     def webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent | None:
         raise NotFound("no KYC provider sends webhooks here")
+
+    async def aclose(self) -> None:
+        return None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import SecretStr
+
 from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.application.kyc import KycUseCases
 from pourtier.config import Settings
 from pourtier.domain.kyc import KycProvider
 from pourtier.infrastructure.kyc.manual import ManualProvider
+from pourtier.infrastructure.kyc.sumsub import SumsubProvider
 from pourtier.infrastructure.kyc.vault import FernetVault, load_or_create_key
 
 
@@ -28,4 +31,17 @@ def build_kyc(settings: Settings, uow: UnitOfWorkFactory, clock: Clock) -> KycUs
 
 
 def _provider(settings: Settings) -> KycProvider:
-    return ManualProvider()
+    if settings.KYC_PROVIDER == "manual":
+        return ManualProvider()
+    return SumsubProvider(
+        base_url=settings.SUMSUB_BASE_URL,
+        app_token=_secret(settings.SUMSUB_APP_TOKEN),
+        secret_key=_secret(settings.SUMSUB_SECRET_KEY),
+        level_name=settings.SUMSUB_LEVEL_NAME,
+        webhook_secret=_secret(settings.KYC_WEBHOOK_SECRET),
+    )
+
+
+def _secret(value: SecretStr | None) -> str:
+    assert value is not None  # Settings refuses sumsub without its secrets
+    return value.get_secret_value()
