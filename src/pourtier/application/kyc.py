@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.domain.audit import Actor, AuditAction, AuditEntry
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound
 from pourtier.domain.kyc import (
     KycCase,
@@ -102,13 +103,13 @@ class KycUseCases:
 
     async def decide(
         self,
-        operator: str,
+        actor: Actor,
         user_id: uuid.UUID,
         approve: bool,
         rejection_type: RejectionType | None,
         reason: str | None,
-    ) -> tuple[KycView, KycView]:
-        """An operator's decision; the view before and after (for the audit)."""
+    ) -> KycView:
+        """An operator's decision, audited in its transaction."""
         if not approve and rejection_type is None:
             raise InvalidInput("rejection_type is required to reject")
         now = self.clock()
@@ -123,7 +124,7 @@ class KycUseCases:
                 user_id,
                 KycStatus.VERIFIED if approve else KycStatus.REJECTED,
                 now,
-                f"operator:{operator}",
+                f"operator:{actor.wallet or actor.type}",
                 now,
                 rejection_type=None if approve else rejection_type,
                 reason=(reason or "")[:REASON_MAX_LENGTH] or None,
@@ -132,8 +133,20 @@ class KycUseCases:
                 raise Conflict(f"the KYC is already {case.status}")
             await uow.kyc.add_event(event)
             await self._save(uow, case)
+            after = self._view(case)
+            await uow.audit.append(
+                AuditEntry.of(
+                    actor,
+                    AuditAction.KYC_DECISION,
+                    "user",
+                    user_id,
+                    now,
+                    before=_summary(before),
+                    after=_summary(after),
+                )
+            )
             await uow.commit()
-        return before, self._view(case)
+        return after
 
     async def webhook(self, body: bytes, headers: Mapping[str, str]) -> bool:
         """Apply a provider's webhook; False if it changed nothing."""
@@ -243,3 +256,12 @@ class KycUseCases:
             case.reason,
             case.updated_at,
         )
+
+
+def _summary(view: KycView) -> dict[str, str | None]:
+    """What the audit keeps of a case: no personal details."""
+    return {
+        "status": view.status.value,
+        "rejection_type": view.rejection_type and view.rejection_type.value,
+        "reason": view.reason,
+    }

@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     ROLE_REVOKE = "role.revoke"
     SESSIONS_REVOKE = "sessions.revoke"
     LEGAL_PUBLISH = "legal.publish"
+    KYC_DECISION = "kyc.decision"
 
 
 @dataclass(frozen=True)

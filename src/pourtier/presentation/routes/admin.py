@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from pourtier.domain.audit import AUDIT_ACTION_MAX_LENGTH, AuditQuery
+from pourtier.domain.users import KycStatus
 from pourtier.presentation.deps import ActingAdmin, ContainerDep
 from pourtier.presentation.responses import errors
 from pourtier.presentation.schemas.admin import (
@@ -18,6 +19,14 @@ from pourtier.presentation.schemas.admin import (
     PublishDocumentIn,
     SessionsEndedOut,
     UserRecordOut,
+)
+from pourtier.presentation.schemas.kyc import (
+    DecisionIn,
+    KycCaseOut,
+    KycEventOut,
+    KycOut,
+    KycRecordOut,
+    PersonalDetailsOut,
 )
 from pourtier.presentation.schemas.legal import LegalDocumentOut
 
@@ -106,3 +115,41 @@ async def audit(
     """Newest first."""
     entries = await container.admin.audit_log(AuditQuery(actor, action, limit, offset))
     return [AuditEntryOut.model_validate(entry) for entry in entries]
+
+
+@router.get("/kyc")
+async def kyc_queue(
+    container: ContainerDep,
+    status: KycStatus = KycStatus.IN_REVIEW,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[KycCaseOut]:
+    """Cases in `status`, the longest waiting first."""
+    cases = await container.kyc.queue(status, limit, offset)
+    return [KycCaseOut.model_validate(case) for case in cases]
+
+
+@router.get("/kyc/{user_id}", responses=errors(404, s404="No such user"))
+async def kyc_record(user_id: uuid.UUID, container: ContainerDep) -> KycRecordOut:
+    """The case with the personal details decrypted, and its history."""
+    case, details, events = await container.kyc.case(user_id)
+    if case is None:
+        await container.admin.user_record(user_id)  # 404 for an unknown user
+    return KycRecordOut(
+        case=KycCaseOut.model_validate(case) if case else None,
+        details=PersonalDetailsOut.model_validate(details) if details else None,
+        events=[KycEventOut.model_validate(event) for event in events],
+    )
+
+
+@router.post(
+    "/kyc/{user_id}/decision",
+    responses=errors(404, 409, s404="No KYC case", s409="Not awaiting a decision"),
+)
+async def kyc_decision(
+    user_id: uuid.UUID, body: DecisionIn, actor: ActingAdmin, container: ContainerDep
+) -> KycOut:
+    view = await container.kyc.decide(
+        actor, user_id, body.decision == "approve", body.rejection_type, body.reason
+    )
+    return KycOut.of(view)

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from pourtier.application.kyc import KycView
+from pourtier.application.kyc import REASON_MAX_LENGTH, KycView
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.kyc import (
     LEGAL_NAME_MAX_LENGTH,
     PersonalDetails,
+    RejectionType,
     parse_country,
     parse_date_of_birth,
     parse_legal_name,
@@ -99,3 +101,48 @@ class KycStartOut(Out):
     provider: str
     applicant_id: str | None = Field(description="The provider's applicant (sumsub)")
     sdk_token: str | None = Field(description="Token for the provider's web SDK")
+
+
+class KycCaseOut(Out):
+    """A case as operators see it in the review queue (no personal details)."""
+
+    user_id: uuid.UUID
+    status: str
+    provider: str
+    status_at: datetime | None = Field(description="Since when it is in `status`")
+    applicant_id: str | None
+    rejection_type: str | None
+    reason: str | None
+    updated_at: datetime
+
+
+class PersonalDetailsOut(Out):
+    legal_name: str
+    date_of_birth: date
+    country: str
+
+
+class KycEventOut(Out):
+    status: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    event_id: str | None
+    rejection_type: str | None
+    reason: str | None
+
+
+class KycRecordOut(Out):
+    """A user's KYC for operators: the case, the decrypted details, the history."""
+
+    case: KycCaseOut | None
+    details: PersonalDetailsOut | None
+    events: list[KycEventOut]
+
+
+class DecisionIn(RequestBody):
+    decision: Literal["approve", "reject"]
+    rejection_type: RejectionType | None = Field(
+        default=None, description="Required to reject: may the user retry?"
+    )
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
