@@ -261,28 +261,30 @@ def legal_publish(
 WalletArgument = Annotated[str, typer.Argument(help="The account's wallet address.")]
 
 
+def _set_role(wallet: str, *, grant: bool) -> RoleChange:
+    async def work(container: Container) -> RoleChange:
+        change = container.admin.grant if grant else container.admin.revoke
+        return await change(Actor.cli(), wallet)
+
+    change = _with_container(work)
+    if grant:
+        verb = "granted admin to" if change.changed else "already an admin:"
+    else:
+        verb = "revoked admin from" if change.changed else "not an admin:"
+    console.print(f"{verb} {wallet} ({change.user.id})", markup=False)
+    return change
+
+
 @admin_app.command("grant")
 def admin_grant(wallet: WalletArgument) -> None:
     """Give the admin role to the account of WALLET (it must exist)."""
-
-    async def work(container: Container) -> RoleChange:
-        return await container.admin.grant(Actor.cli(), wallet)
-
-    change = _with_container(work)
-    verb = "granted admin to" if change.changed else "already an admin:"
-    console.print(f"{verb} {wallet} ({change.user.id})", markup=False)
+    _set_role(wallet, grant=True)
 
 
 @admin_app.command("revoke")
 def admin_revoke(wallet: WalletArgument) -> None:
     """Take the admin role from the account of WALLET; effective at once."""
-
-    async def work(container: Container) -> RoleChange:
-        return await container.admin.revoke(Actor.cli(), wallet)
-
-    change = _with_container(work)
-    verb = "revoked admin from" if change.changed else "not an admin:"
-    console.print(f"{verb} {wallet} ({change.user.id})", markup=False)
+    change = _set_role(wallet, grant=False)
     if change.admin_by_configuration:
         console.print(
             "note: the wallet is in ADMIN_WALLETS, so it stays an admin until "

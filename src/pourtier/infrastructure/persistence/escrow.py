@@ -25,6 +25,8 @@ from pourtier.domain.escrow import (
 )
 from pourtier.infrastructure.persistence.mapping import (
     add_new,
+    get_one,
+    insert_unless_there,
     to_columns,
     to_entities,
     to_entity,
@@ -78,10 +80,7 @@ class SqlEscrowRepository:
         query = select(EscrowTransactionRow).where(
             EscrowTransactionRow.id == transaction_id
         )
-        if for_update:
-            query = query.with_for_update()
-        row = await self._session.scalar(query)
-        return to_entity(EscrowTransaction, row) if row else None
+        return await get_one(self._session, EscrowTransaction, query, for_update)
 
     async def get_by_signature(self, signature: str) -> EscrowTransaction | None:
         row = await self._session.scalar(
@@ -159,13 +158,9 @@ class SqlEscrowRepository:
         return len(result.all())
 
     async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
-        result = await self._session.execute(
-            insert(LedgerEntryRow)
-            .values(to_columns(entry))
-            .on_conflict_do_nothing(index_elements=["escrow_transaction_id"])
-            .returning(LedgerEntryRow.id)
+        return await insert_unless_there(
+            self._session, LedgerEntryRow, to_columns(entry), ["escrow_transaction_id"]
         )
-        return result.first() is not None
 
     async def ledger_balance(self, user_id: uuid.UUID) -> int:
         total = await self._session.scalar(
@@ -211,13 +206,9 @@ class SqlEscrowRepository:
     # --- movements made without the service ------------------------------------
 
     async def add_external(self, transaction: EscrowTransaction) -> bool:
-        result = await self._session.execute(
-            insert(EscrowTransactionRow)
-            .values(**_columns(transaction))
-            .on_conflict_do_nothing(index_elements=["signature"])
-            .returning(EscrowTransactionRow.id)
+        return await insert_unless_there(
+            self._session, EscrowTransactionRow, _columns(transaction), ["signature"]
         )
-        return result.first() is not None
 
     async def find_unsent(
         self, user_id: uuid.UUID, unsigned_transaction: bytes

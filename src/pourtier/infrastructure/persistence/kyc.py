@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pourtier.domain.kyc import KycCase, KycEvent
 from pourtier.domain.users import KycStatus
 from pourtier.infrastructure.persistence.mapping import (
+    get_one,
+    insert_unless_there,
     to_columns,
     to_entities,
-    to_entity,
 )
 from pourtier.infrastructure.persistence.models import KycCaseRow, KycEventRow
 
@@ -30,12 +31,7 @@ class SqlKycRepository:
         self, user_id: uuid.UUID, *, for_update: bool = False
     ) -> KycCase | None:
         query = select(KycCaseRow).where(KycCaseRow.user_id == user_id)
-        if for_update:
-            query = query.with_for_update()
-        row = await self._session.scalar(
-            query.execution_options(populate_existing=True)
-        )
-        return to_entity(KycCase, row) if row else None
+        return await get_one(self._session, KycCase, query, for_update)
 
     async def save(self, case: KycCase) -> None:
         values = to_columns(case)
@@ -46,13 +42,10 @@ class SqlKycRepository:
         )
 
     async def add_event(self, event: KycEvent) -> bool:
-        result = await self._session.execute(
-            insert(KycEventRow)
-            .values(to_columns(event))
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(KycEventRow.id)
+        values = to_columns(event)
+        return await insert_unless_there(
+            self._session, KycEventRow, values, ["event_id"]
         )
-        return result.first() is not None
 
     async def events(self, user_id: uuid.UUID) -> list[KycEvent]:
         rows = await self._session.scalars(

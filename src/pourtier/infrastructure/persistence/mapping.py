@@ -15,6 +15,8 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
+from sqlalchemy import Select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,3 +62,25 @@ async def add_new(session: AsyncSession, row: object, conflict: str) -> None:
         await session.flush()
     except IntegrityError:
         raise Conflict(conflict) from None
+
+
+async def insert_unless_there(
+    session: AsyncSession, table: type[Any], values: dict[str, Any], unique: list[str]
+) -> bool:
+    """Insert unless a row has the same `unique` columns; whether it did."""
+    statement = (
+        insert(table).values(values).on_conflict_do_nothing(index_elements=unique)
+    )
+    key = table.__table__.primary_key.columns
+    result = await session.execute(statement.returning(*key))
+    return result.first() is not None
+
+
+async def get_one(
+    session: AsyncSession, kind: type[T], query: Select[Any], for_update: bool
+) -> T | None:
+    """The entity the query finds, read fresh (and locked if `for_update`)."""
+    if for_update:
+        query = query.with_for_update()
+    row = await session.scalar(query.execution_options(populate_existing=True))
+    return to_entity(kind, row) if row else None

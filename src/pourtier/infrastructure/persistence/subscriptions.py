@@ -22,6 +22,8 @@ from pourtier.domain.subscriptions import (
 )
 from pourtier.infrastructure.persistence.mapping import (
     add_new,
+    get_one,
+    insert_unless_there,
     to_columns,
     to_entities,
     to_entity,
@@ -52,12 +54,7 @@ class SqlSubscriptionRepository:
         self, subscription_id: uuid.UUID, *, for_update: bool = False
     ) -> Subscription | None:
         query = select(SubscriptionRow).where(SubscriptionRow.id == subscription_id)
-        if for_update:
-            query = query.with_for_update()
-        row = await self._session.scalar(
-            query.execution_options(populate_existing=True)
-        )
-        return to_entity(Subscription, row) if row else None
+        return await get_one(self._session, Subscription, query, for_update)
 
     async def save(self, subscription: Subscription) -> None:
         self._changed.add(live_subscription_key(subscription.user_id))
@@ -129,26 +126,18 @@ class SqlSubscriptionRepository:
         return to_entities(Subscription, await self._session.scalars(query))
 
     async def add_charge(self, charge: SubscriptionCharge) -> bool:
-        result = await self._session.execute(
-            insert(SubscriptionChargeRow)
-            .values(to_columns(charge))
-            .on_conflict_do_nothing(
-                index_elements=["subscription_id", "kind", "period_start"]
-            )
-            .returning(SubscriptionChargeRow.id)
+        return await insert_unless_there(
+            self._session,
+            SubscriptionChargeRow,
+            to_columns(charge),
+            ["subscription_id", "kind", "period_start"],
         )
-        return result.first() is not None
 
     async def _charge(
         self, where: list[ColumnElement[bool]], for_update: bool
     ) -> SubscriptionCharge | None:
         query = select(SubscriptionChargeRow).where(*where)
-        if for_update:
-            query = query.with_for_update()
-        row = await self._session.scalar(
-            query.execution_options(populate_existing=True)
-        )
-        return to_entity(SubscriptionCharge, row) if row else None
+        return await get_one(self._session, SubscriptionCharge, query, for_update)
 
     async def get_charge(
         self,

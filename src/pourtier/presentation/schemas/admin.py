@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import Field
 
 from pourtier.application.admin import UserRecord
-from pourtier.domain.legal import DocumentType
+from pourtier.domain.legal import Acceptance, DocumentType
 from pourtier.domain.users import Role, User
 from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 from pourtier.presentation.schemas.escrow import TransactionOut
+from pourtier.presentation.schemas.subscriptions import SubscriptionStateOut
 from pourtier.presentation.schemas.users import UserOut
 
 
@@ -26,16 +27,6 @@ class AdminUserOut(UserOut):
     @classmethod
     def of(cls, user: User, roles: tuple[Role, ...]) -> AdminUserOut:
         return cls.model_validate(vars(user) | {"roles": list(roles)})
-
-
-class AcceptanceOut(Out):
-    id: uuid.UUID
-    document_id: uuid.UUID
-    document_version: str
-    content_sha256: str
-    accepted_at: datetime
-    ip_address: str | None
-    user_agent: str | None
 
 
 class SessionOut(Out):
@@ -52,25 +43,11 @@ class EscrowSummaryOut(Out):
     recent_transactions: list[TransactionOut]
 
 
-class AdminSubscriptionOut(Out):
-    id: uuid.UUID
-    plan: str
-    status: str
-    current_period_start: datetime
-    current_period_end: datetime
-    auto_renew: bool
-    cancel_at_period_end: bool
-    scheduled_plan: str | None
-    canceled_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
 class UserRecordOut(Out):
     user: AdminUserOut
-    legal_acceptances: list[AcceptanceOut]
+    legal_acceptances: list[Acceptance]
     escrow: EscrowSummaryOut
-    subscriptions: list[AdminSubscriptionOut]
+    subscriptions: list[SubscriptionStateOut]
     sessions: list[SessionOut] = Field(description="Newest first, ended ones too")
 
     @classmethod

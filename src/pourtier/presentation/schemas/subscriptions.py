@@ -23,7 +23,9 @@ class SubscribeIn(RequestBody):
     auto_renew: bool = True
 
 
-class SubscriptionOut(Out):
+class SubscriptionStateOut(Out):
+    """A subscription's own fields."""
+
     id: uuid.UUID
     plan: str
     status: str
@@ -37,6 +39,9 @@ class SubscriptionOut(Out):
     canceled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class SubscriptionOut(SubscriptionStateOut):
     charge_signature: str | None = Field(
         description="On-chain signature of the latest charge not failed"
     )
