@@ -6,17 +6,17 @@ import contextlib
 import uuid
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.audit import ActorType, AuditEntry, AuditQuery
-from pourtier.infrastructure.persistence.mapping import to_columns, to_entities
+from pourtier.infrastructure.persistence.mapping import (
+    SqlRepository,
+    to_columns,
+    to_entities,
+)
 from pourtier.infrastructure.persistence.models import AuditLogRow
 
 
-class SqlAuditLog:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAuditLog(SqlRepository):
     async def append(self, entry: AuditEntry) -> None:
         self._session.add(AuditLogRow(**to_columns(entry)))
         await self._session.flush()

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
 from pourtier.domain.cache import session_key
 from pourtier.infrastructure.persistence.mapping import (
+    SqlRepository,
     to_columns,
     to_entities,
     to_entity,
@@ -22,10 +22,7 @@ from pourtier.infrastructure.persistence.models import (
 )
 
 
-class SqlNonceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlNonceRepository(SqlRepository):
     async def get(self, value: str) -> Nonce | None:
         row = await self._session.scalar(
             select(AuthNonceRow).where(AuthNonceRow.value == value)
@@ -57,11 +54,7 @@ class SqlNonceRepository:
         return len(result.all())
 
 
-class SqlSessionRepository:
-    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
-        self._session = session
-        self._changed = changed if changed is not None else set()
-
+class SqlSessionRepository(SqlRepository):
     async def add_session(self, session: AuthSession) -> None:
         self._session.add(AuthSessionRow(**to_columns(session)))
         await self._session.flush()

@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.errors import Conflict
 from pourtier.domain.escrow import (
@@ -24,9 +23,7 @@ from pourtier.domain.escrow import (
     TransactionType,
 )
 from pourtier.infrastructure.persistence.mapping import (
-    add_new,
-    get_one,
-    insert_unless_there,
+    SqlRepository,
     to_columns,
     to_entities,
     to_entity,
@@ -61,10 +58,7 @@ def _columns(t: EscrowTransaction, only: tuple[str, ...] = ()) -> dict[str, obje
     return to_columns(t, only=only) | {"error": _error_text(t.error)}
 
 
-class SqlEscrowRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlEscrowRepository(SqlRepository):
     async def lock_movements(self, user_id: uuid.UUID) -> None:
         await self._session.execute(
             select(UserRow.id).where(UserRow.id == user_id).with_for_update()
@@ -72,7 +66,7 @@ class SqlEscrowRepository:
 
     async def add(self, transaction: EscrowTransaction) -> None:
         row = EscrowTransactionRow(**_columns(transaction))
-        await add_new(self._session, row, "this transaction is already recorded")
+        await self._add_new(row, "this transaction is already recorded")
 
     async def get(
         self, transaction_id: uuid.UUID, *, for_update: bool = False
@@ -80,7 +74,7 @@ class SqlEscrowRepository:
         query = select(EscrowTransactionRow).where(
             EscrowTransactionRow.id == transaction_id
         )
-        return await get_one(self._session, EscrowTransaction, query, for_update)
+        return await self._one(EscrowTransaction, query, for_update)
 
     async def get_by_signature(self, signature: str) -> EscrowTransaction | None:
         row = await self._session.scalar(
@@ -158,8 +152,8 @@ class SqlEscrowRepository:
         return len(result.all())
 
     async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
-        return await insert_unless_there(
-            self._session, LedgerEntryRow, to_columns(entry), ["escrow_transaction_id"]
+        return await self._insert_unless_there(
+            LedgerEntryRow, to_columns(entry), ["escrow_transaction_id"]
         )
 
     async def ledger_balance(self, user_id: uuid.UUID) -> int:
@@ -206,8 +200,8 @@ class SqlEscrowRepository:
     # --- movements made without the service ------------------------------------
 
     async def add_external(self, transaction: EscrowTransaction) -> bool:
-        return await insert_unless_there(
-            self._session, EscrowTransactionRow, _columns(transaction), ["signature"]
+        return await self._insert_unless_there(
+            EscrowTransactionRow, _columns(transaction), ["signature"]
         )
 
     async def find_unsent(

@@ -8,13 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.kyc import KycCase, KycEvent
 from pourtier.domain.users import KycStatus
 from pourtier.infrastructure.persistence.mapping import (
-    get_one,
-    insert_unless_there,
+    SqlRepository,
     to_columns,
     to_entities,
 )
@@ -23,15 +21,12 @@ from pourtier.infrastructure.persistence.models import KycCaseRow, KycEventRow
 WAITING = (KycStatus.PENDING, KycStatus.IN_REVIEW)
 
 
-class SqlKycRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlKycRepository(SqlRepository):
     async def get(
         self, user_id: uuid.UUID, *, for_update: bool = False
     ) -> KycCase | None:
         query = select(KycCaseRow).where(KycCaseRow.user_id == user_id)
-        return await get_one(self._session, KycCase, query, for_update)
+        return await self._one(KycCase, query, for_update)
 
     async def save(self, case: KycCase) -> None:
         values = to_columns(case)
@@ -43,9 +38,7 @@ class SqlKycRepository:
 
     async def add_event(self, event: KycEvent) -> bool:
         values = to_columns(event)
-        return await insert_unless_there(
-            self._session, KycEventRow, values, ["event_id"]
-        )
+        return await self._insert_unless_there(KycEventRow, values, ["event_id"])
 
     async def events(self, user_id: uuid.UUID) -> list[KycEvent]:
         rows = await self._session.scalars(

@@ -8,12 +8,11 @@ from dataclasses import replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import ACTIVE_DOCUMENTS_KEY, accepted_documents_key
 from pourtier.domain.legal import Acceptance, DocumentStatus, LegalDocument
 from pourtier.infrastructure.persistence.mapping import (
-    add_new,
+    SqlRepository,
     to_columns,
     to_entities,
     to_entity,
@@ -24,11 +23,7 @@ from pourtier.infrastructure.persistence.models import (
 )
 
 
-class SqlLegalRepository:
-    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
-        self._session = session
-        self._changed = changed if changed is not None else set()
-
+class SqlLegalRepository(SqlRepository):
     async def active_documents(self) -> list[LegalDocument]:
         rows = await self._session.scalars(
             select(LegalDocumentRow)
@@ -80,8 +75,7 @@ class SqlLegalRepository:
             .execution_options(synchronize_session=False)
         )
         active = replace(document, status=DocumentStatus.ACTIVE)
-        await add_new(
-            self._session,
+        await self._add_new(
             LegalDocumentRow(**to_columns(active)),
             f"{document.document_type.value} version {document.version} already exists",
         )

@@ -55,32 +55,43 @@ def to_columns(entity: object, *, only: Iterable[str] = ()) -> dict[str, Any]:
     return {name: getattr(entity, name) for name in names}
 
 
-async def add_new(session: AsyncSession, row: object, conflict: str) -> None:
-    """Insert `row` now; if it breaks a unique constraint, `Conflict(conflict)`."""
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(conflict) from None
+class SqlRepository:
+    """A repository on the unit of work's session, and the row helpers they share.
 
+    `changed` collects the cache keys of rows written; the unit of work
+    invalidates them once the transaction has committed.
+    """
 
-async def insert_unless_there(
-    session: AsyncSession, table: type[Any], values: dict[str, Any], unique: list[str]
-) -> bool:
-    """Insert unless a row has the same `unique` columns; whether it did."""
-    statement = (
-        insert(table).values(values).on_conflict_do_nothing(index_elements=unique)
-    )
-    key = table.__table__.primary_key.columns
-    result = await session.execute(statement.returning(*key))
-    return result.first() is not None
+    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
+        self._session = session
+        self._changed = changed if changed is not None else set()
 
+    async def _add_new(self, row: object, conflict: str) -> None:
+        """Insert `row` now; if it breaks a unique constraint, `Conflict(conflict)`."""
+        self._session.add(row)
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise Conflict(conflict) from None
 
-async def get_one(
-    session: AsyncSession, kind: type[T], query: Select[Any], for_update: bool
-) -> T | None:
-    """The entity the query finds, read fresh (and locked if `for_update`)."""
-    if for_update:
-        query = query.with_for_update()
-    row = await session.scalar(query.execution_options(populate_existing=True))
-    return to_entity(kind, row) if row else None
+    async def _insert_unless_there(
+        self, table: type[Any], values: dict[str, Any], unique: list[str]
+    ) -> bool:
+        """Insert unless a row has the same `unique` columns; whether it did."""
+        statement = (
+            insert(table).values(values).on_conflict_do_nothing(index_elements=unique)
+        )
+        key = table.__table__.primary_key.columns
+        result = await self._session.execute(statement.returning(*key))
+        return result.first() is not None
+
+    async def _one(
+        self, kind: type[T], query: Select[Any], for_update: bool = False
+    ) -> T | None:
+        """The entity the query finds, read fresh (and locked if `for_update`)."""
+        if for_update:
+            query = query.with_for_update()
+        row = await self._session.scalar(
+            query.execution_options(populate_existing=True)
+        )
+        return to_entity(kind, row) if row else None

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import live_subscription_key
 from pourtier.domain.subscriptions import (
@@ -21,9 +20,7 @@ from pourtier.domain.subscriptions import (
     SubscriptionStatus,
 )
 from pourtier.infrastructure.persistence.mapping import (
-    add_new,
-    get_one,
-    insert_unless_there,
+    SqlRepository,
     to_columns,
     to_entities,
     to_entity,
@@ -39,22 +36,18 @@ from pourtier.infrastructure.persistence.models import (
 LIVE = [s.value for s in SubscriptionStatus if s.is_live]
 
 
-class SqlSubscriptionRepository:
-    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
-        self._session = session
-        self._changed = changed if changed is not None else set()
-
+class SqlSubscriptionRepository(SqlRepository):
     async def add(self, subscription: Subscription) -> None:
         """Conflict if the user already has a live one (a partial unique index)."""
         self._changed.add(live_subscription_key(subscription.user_id))
         row = SubscriptionRow(**to_columns(subscription))
-        await add_new(self._session, row, "you already have a live subscription")
+        await self._add_new(row, "you already have a live subscription")
 
     async def get(
         self, subscription_id: uuid.UUID, *, for_update: bool = False
     ) -> Subscription | None:
         query = select(SubscriptionRow).where(SubscriptionRow.id == subscription_id)
-        return await get_one(self._session, Subscription, query, for_update)
+        return await self._one(Subscription, query, for_update)
 
     async def save(self, subscription: Subscription) -> None:
         self._changed.add(live_subscription_key(subscription.user_id))
@@ -126,8 +119,7 @@ class SqlSubscriptionRepository:
         return to_entities(Subscription, await self._session.scalars(query))
 
     async def add_charge(self, charge: SubscriptionCharge) -> bool:
-        return await insert_unless_there(
-            self._session,
+        return await self._insert_unless_there(
             SubscriptionChargeRow,
             to_columns(charge),
             ["subscription_id", "kind", "period_start"],
@@ -137,7 +129,7 @@ class SqlSubscriptionRepository:
         self, where: list[ColumnElement[bool]], for_update: bool
     ) -> SubscriptionCharge | None:
         query = select(SubscriptionChargeRow).where(*where)
-        return await get_one(self._session, SubscriptionCharge, query, for_update)
+        return await self._one(SubscriptionCharge, query, for_update)
 
     async def get_charge(
         self,

@@ -6,11 +6,14 @@ import contextlib
 import uuid
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pourtier.domain.cache import user_key
 from pourtier.domain.users import User
-from pourtier.infrastructure.persistence.mapping import add_new, to_columns, to_entity
+from pourtier.infrastructure.persistence.mapping import (
+    SqlRepository,
+    to_columns,
+    to_entity,
+)
 from pourtier.infrastructure.persistence.models import UserRow
 
 _PROFILE = (
@@ -30,11 +33,7 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-class SqlUserRepository:
-    def __init__(self, session: AsyncSession, changed: set[str] | None = None) -> None:
-        self._session = session
-        self._changed = changed if changed is not None else set()
-
+class SqlUserRepository(SqlRepository):
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self._session.get(UserRow, user_id)
         return to_entity(User, row) if row else None
@@ -47,7 +46,7 @@ class SqlUserRepository:
 
     async def add(self, user: User) -> None:
         row = UserRow(**to_columns(user))
-        await add_new(self._session, row, "this wallet already has an account")
+        await self._add_new(row, "this wallet already has an account")
 
     async def save(self, user: User) -> None:
         self._changed.add(user_key(user.id))
