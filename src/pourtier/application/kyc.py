@@ -35,25 +35,6 @@ MAX_PER_PASS = 100
 REASON_MAX_LENGTH = 500
 
 
-@dataclass(frozen=True)
-class KycView:
-    """A user's KYC as they see it."""
-
-    status: KycStatus
-    provider: str
-    rejection_type: RejectionType | None = None
-    reason: str | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class KycStarted:
-    status: KycStatus
-    provider: str
-    applicant_id: str | None
-    sdk_token: str | None
-
-
 @dataclass
 class KycUseCases:
     uow: UnitOfWorkFactory
@@ -62,17 +43,18 @@ class KycUseCases:
     vault: PersonalDataVault
     reconcile_after: timedelta = timedelta(minutes=30)
 
-    async def view(self, user_id: uuid.UUID) -> KycView:
+    async def view(self, user_id: uuid.UUID) -> KycCase:
+        """The user's case; a not-started one (not stored) if there is none."""
         async with self.uow() as uow:
             case = await uow.kyc.get(user_id)
-        if case is None:
-            return KycView(KycStatus.NOT_STARTED, self.provider.name)
-        return self._view(case)
+        now = self.clock()
+        return case or KycCase(user_id, self.provider.name, now, now)
 
     async def start(
         self, user_id: uuid.UUID, details: PersonalDetails | None
-    ) -> KycStarted:
-        """Open a check with the provider; the manual one needs the details."""
+    ) -> tuple[KycCase, str | None]:
+        """Open a check with the provider (the manual one needs the details);
+        the case, and the token of the provider's web SDK if it has one."""
         manual = self.provider.name == "manual"
         if manual and details is None:
             raise InvalidInput("legal_name, date_of_birth and country are required")
@@ -97,9 +79,7 @@ class KycUseCases:
             await self._save(uow, case)
             await uow.commit()
         log.info("kyc started", user_id=str(user_id), status=case.status.value)
-        return KycStarted(
-            case.status, self.provider.name, case.applicant_id, started.sdk_token
-        )
+        return case, started.sdk_token
 
     async def decide(
         self,
@@ -108,7 +88,7 @@ class KycUseCases:
         approve: bool,
         rejection_type: RejectionType | None,
         reason: str | None,
-    ) -> KycView:
+    ) -> KycCase:
         """An operator's decision, audited in its transaction."""
         if not approve and rejection_type is None:
             raise InvalidInput("rejection_type is required to reject")
@@ -117,7 +97,7 @@ class KycUseCases:
             case = await uow.kyc.get(user_id, for_update=True)
             if case is None:
                 raise NotFound("no KYC case for this user")
-            before = self._view(case)
+            before = _summary(case)
             if case.status not in (KycStatus.IN_REVIEW, KycStatus.VERIFIED):
                 raise Conflict(f"a KYC {case.status} is not for an operator to decide")
             event = KycEvent(
@@ -133,7 +113,6 @@ class KycUseCases:
                 raise Conflict(f"the KYC is already {case.status}")
             await uow.kyc.add_event(event)
             await self._save(uow, case)
-            after = self._view(case)
             await uow.audit.append(
                 AuditEntry.of(
                     actor,
@@ -141,12 +120,12 @@ class KycUseCases:
                     "user",
                     user_id,
                     now,
-                    before=_summary(before),
-                    after=_summary(after),
+                    before=before,
+                    after=_summary(case),
                 )
             )
             await uow.commit()
-        return after
+        return case
 
     async def webhook(self, body: bytes, headers: Mapping[str, str]) -> bool:
         """Apply a provider's webhook; False if it changed nothing."""
@@ -247,21 +226,11 @@ class KycUseCases:
             user.updated_at = case.updated_at
             await uow.users.save(user)
 
-    @staticmethod
-    def _view(case: KycCase) -> KycView:
-        return KycView(
-            case.status,
-            case.provider,
-            case.rejection_type,
-            case.reason,
-            case.updated_at,
-        )
 
-
-def _summary(view: KycView) -> dict[str, str | None]:
+def _summary(case: KycCase) -> dict[str, str | None]:
     """What the audit keeps of a case: no personal details."""
     return {
-        "status": view.status.value,
-        "rejection_type": view.rejection_type and view.rejection_type.value,
-        "reason": view.reason,
+        "status": case.status.value,
+        "rejection_type": case.rejection_type and case.rejection_type.value,
+        "reason": case.reason,
     }

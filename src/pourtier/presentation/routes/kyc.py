@@ -41,7 +41,7 @@ async def start(
                 for name in PERSONAL
             ]
         )
-    return KycStartOut.model_validate(await kyc.start(auth.user.id, details))
+    return KycStartOut.of(*await kyc.start(auth.user.id, details))
 
 
 @webhooks.post(

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from pourtier.application.kyc import REASON_MAX_LENGTH, KycView
+from pourtier.application.kyc import REASON_MAX_LENGTH
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.kyc import (
     LEGAL_NAME_MAX_LENGTH,
+    KycCase,
     PersonalDetails,
     RejectionType,
     parse_country,
@@ -85,14 +86,18 @@ class KycOut(Out):
     status: str
     provider: str
     rejection: RejectionOut | None
-    updated_at: datetime | None
+    updated_at: datetime | None = Field(description="When the status was set")
 
     @classmethod
-    def of(cls, view: KycView) -> KycOut:
-        rejected = view.status is KycStatus.REJECTED and view.rejection_type
-        rejection = {"type": view.rejection_type, "reason": view.reason}
+    def of(cls, case: KycCase) -> KycOut:
+        rejected = case.status is KycStatus.REJECTED and case.rejection_type
+        rejection = {"type": case.rejection_type, "reason": case.reason}
         return cls.model_validate(
-            vars(view) | {"rejection": rejection if rejected else None}
+            vars(case)
+            | {
+                "rejection": rejection if rejected else None,
+                "updated_at": case.status_at,
+            }
         )
 
 
@@ -101,6 +106,10 @@ class KycStartOut(Out):
     provider: str
     applicant_id: str | None = Field(description="The provider's applicant (sumsub)")
     sdk_token: str | None = Field(description="Token for the provider's web SDK")
+
+    @classmethod
+    def of(cls, case: KycCase, sdk_token: str | None) -> KycStartOut:
+        return cls.model_validate(vars(case) | {"sdk_token": sdk_token})
 
 
 class KycCaseOut(Out):
