@@ -11,7 +11,6 @@ from pourtier.domain.audit import ActorType, AuditEntry, AuditQuery
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
 )
 from pourtier.infrastructure.persistence.models import AuditLogRow
 
@@ -27,12 +26,12 @@ class SqlAuditLog(SqlRepository):
             statement = statement.where(AuditLogRow.action == query.action)
         if query.actor:
             statement = statement.where(or_(*_actor_matches(query.actor)))
-        rows = await self._session.scalars(
+        return await self._all(
+            AuditEntry,
             statement.order_by(AuditLogRow.occurred_at.desc(), AuditLogRow.id)
             .limit(query.limit)
-            .offset(query.offset)
+            .offset(query.offset),
         )
-        return to_entities(AuditEntry, rows)
 
 
 def _actor_matches(actor: str) -> list[ColumnElement[bool]]:

@@ -12,7 +12,6 @@ from pourtier.domain.cache import session_key
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
     to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
@@ -91,13 +90,13 @@ class SqlSessionRepository(SqlRepository):
         return ended
 
     async def sessions_of(self, user_id: uuid.UUID, limit: int) -> list[AuthSession]:
-        rows = await self._session.scalars(
+        return await self._all(
+            AuthSession,
             select(AuthSessionRow)
             .where(AuthSessionRow.user_id == user_id)
             .order_by(AuthSessionRow.created_at.desc(), AuthSessionRow.id)
-            .limit(limit)
+            .limit(limit),
         )
-        return to_entities(AuthSession, rows)
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(RefreshTokenRow(**to_columns(token)))
@@ -120,10 +119,10 @@ class SqlSessionRepository(SqlRepository):
         )
 
     async def children_of(self, token_id: uuid.UUID) -> list[RefreshToken]:
-        rows = await self._session.scalars(
-            select(RefreshTokenRow).where(RefreshTokenRow.parent_id == token_id)
+        return await self._all(
+            RefreshToken,
+            select(RefreshTokenRow).where(RefreshTokenRow.parent_id == token_id),
         )
-        return to_entities(RefreshToken, rows)
 
     async def count_users_with_live_sessions(self, now: datetime) -> int:
         """Not logged out, and still holding a refresh token that works."""

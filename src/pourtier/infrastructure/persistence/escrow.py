@@ -25,7 +25,6 @@ from pourtier.domain.escrow import (
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
     to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
@@ -111,14 +110,14 @@ class SqlEscrowRepository(SqlRepository):
         )
         if type is not None:
             query = query.where(EscrowTransactionRow.type == type.value)
-        rows = await self._session.scalars(
+        return await self._all(
+            EscrowTransaction,
             query.order_by(
                 EscrowTransactionRow.created_at.desc(), EscrowTransactionRow.id
             )
             .limit(limit)
-            .offset(offset)
+            .offset(offset),
         )
-        return to_entities(EscrowTransaction, rows)
 
     async def claim_pending(
         self, limit: int, exclude: Collection[uuid.UUID] = ()
@@ -128,12 +127,12 @@ class SqlEscrowRepository(SqlRepository):
         )
         if exclude:
             query = query.where(EscrowTransactionRow.id.not_in(list(exclude)))
-        rows = await self._session.scalars(
+        return await self._all(
+            EscrowTransaction,
             query.order_by(EscrowTransactionRow.submitted_at, EscrowTransactionRow.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True),
         )
-        return to_entities(EscrowTransaction, rows)
 
     async def expire_prepared(self, before: datetime) -> int:
         result = await self._session.execute(

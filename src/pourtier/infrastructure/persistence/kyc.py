@@ -14,7 +14,6 @@ from pourtier.domain.users import KycStatus
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
 )
 from pourtier.infrastructure.persistence.models import KycCaseRow, KycEventRow
 
@@ -41,29 +40,30 @@ class SqlKycRepository(SqlRepository):
         return await self._insert_unless_there(KycEventRow, values, ["event_id"])
 
     async def events(self, user_id: uuid.UUID) -> list[KycEvent]:
-        rows = await self._session.scalars(
+        return await self._all(
+            KycEvent,
             select(KycEventRow)
             .where(KycEventRow.user_id == user_id)
-            .order_by(KycEventRow.recorded_at, KycEventRow.occurred_at)
+            .order_by(KycEventRow.recorded_at, KycEventRow.occurred_at),
         )
-        return to_entities(KycEvent, rows)
 
     async def queue(
         self, status: KycStatus, limit: int, offset: int
     ) -> Sequence[KycCase]:
-        rows = await self._session.scalars(
+        return await self._all(
+            KycCase,
             select(KycCaseRow)
             .where(KycCaseRow.status == status)
             .order_by(KycCaseRow.status_at.asc().nulls_first(), KycCaseRow.user_id)
             .limit(limit)
-            .offset(offset)
+            .offset(offset),
         )
-        return to_entities(KycCase, rows)
 
     async def stale(
         self, provider: str, before: datetime, limit: int
     ) -> Sequence[KycCase]:
-        rows = await self._session.scalars(
+        return await self._all(
+            KycCase,
             select(KycCaseRow)
             .where(
                 KycCaseRow.provider == provider,
@@ -73,6 +73,5 @@ class SqlKycRepository(SqlRepository):
             )
             .order_by(KycCaseRow.updated_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True),
         )
-        return to_entities(KycCase, rows)

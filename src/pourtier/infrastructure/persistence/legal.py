@@ -14,7 +14,6 @@ from pourtier.domain.legal import Acceptance, DocumentStatus, LegalDocument
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
     to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
@@ -25,12 +24,12 @@ from pourtier.infrastructure.persistence.models import (
 
 class SqlLegalRepository(SqlRepository):
     async def active_documents(self) -> list[LegalDocument]:
-        rows = await self._session.scalars(
+        return await self._all(
+            LegalDocument,
             select(LegalDocumentRow)
             .where(LegalDocumentRow.status == DocumentStatus.ACTIVE.value)
-            .order_by(LegalDocumentRow.document_type)
+            .order_by(LegalDocumentRow.document_type),
         )
-        return to_entities(LegalDocument, rows)
 
     async def get_document(self, document_id: uuid.UUID) -> LegalDocument | None:
         row = await self._session.get(LegalDocumentRow, document_id)
@@ -56,12 +55,12 @@ class SqlLegalRepository(SqlRepository):
         )
 
     async def acceptances_of(self, user_id: uuid.UUID) -> list[Acceptance]:
-        rows = await self._session.scalars(
+        return await self._all(
+            Acceptance,
             select(LegalAcceptanceRow)
             .where(LegalAcceptanceRow.user_id == user_id)
-            .order_by(LegalAcceptanceRow.accepted_at.desc(), LegalAcceptanceRow.id)
+            .order_by(LegalAcceptanceRow.accepted_at.desc(), LegalAcceptanceRow.id),
         )
-        return to_entities(Acceptance, rows)
 
     async def publish(self, document: LegalDocument) -> None:
         self._changed.add(ACTIVE_DOCUMENTS_KEY)

@@ -95,3 +95,7 @@ class SqlRepository:
             query.execution_options(populate_existing=True)
         )
         return to_entity(kind, row) if row else None
+
+    async def _all(self, kind: type[T], query: Select[Any]) -> list[T]:
+        """Every entity the query finds, in its order."""
+        return to_entities(kind, await self._session.scalars(query))

@@ -22,7 +22,6 @@ from pourtier.domain.subscriptions import (
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
-    to_entities,
     to_entity,
 )
 from pourtier.infrastructure.persistence.models import (
@@ -73,10 +72,10 @@ class SqlSubscriptionRepository(SqlRepository):
         query = select(SubscriptionRow).where(SubscriptionRow.user_id == user_id)
         if status is not None:
             query = query.where(SubscriptionRow.status == status.value)
-        rows = await self._session.scalars(
-            query.order_by(SubscriptionRow.created_at.desc(), SubscriptionRow.id)
+        return await self._all(
+            Subscription,
+            query.order_by(SubscriptionRow.created_at.desc(), SubscriptionRow.id),
         )
-        return to_entities(Subscription, rows)
 
     async def claim_due(
         self, now: datetime, limit: int, exclude: Collection[uuid.UUID] = ()
@@ -116,7 +115,7 @@ class SqlSubscriptionRepository(SqlRepository):
             .with_for_update(of=[SubscriptionRow, UserRow], skip_locked=True)
             .execution_options(populate_existing=True)
         )
-        return to_entities(Subscription, await self._session.scalars(query))
+        return await self._all(Subscription, query)
 
     async def add_charge(self, charge: SubscriptionCharge) -> bool:
         return await self._insert_unless_there(
