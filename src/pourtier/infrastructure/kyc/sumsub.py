@@ -170,12 +170,7 @@ class SumsubProvider:
         )
         review_status = answer.get("reviewStatus")
         result = _object(answer.get("reviewResult"))
-        if review_status == "completed":
-            decision = _decision(result)
-        elif isinstance(review_status, str) and review_status in _REVIEW_STATUS:
-            decision = (_REVIEW_STATUS[review_status], None, None)
-        else:
-            decision = None
+        decision = _decision(review_status, "completed", _REVIEW_STATUS, result)
         if decision is None:
             return None
         date = answer.get("reviewDate") or answer.get("createDate")
@@ -205,12 +200,8 @@ class SumsubProvider:
         if not isinstance(payload, dict):
             raise InvalidInput("webhook body is not a JSON object")
         kind = payload.get("type")
-        if kind == "applicantReviewed":
-            decision = _decision(_object(payload.get("reviewResult")))
-        elif isinstance(kind, str) and kind in _WEBHOOK_STATUS:
-            decision = (_WEBHOOK_STATUS[kind], None, None)
-        else:
-            decision = None
+        result = _object(payload.get("reviewResult"))
+        decision = _decision(kind, "applicantReviewed", _WEBHOOK_STATUS, result)
         if decision is None:
             return None
         status, rejection, reason = decision
@@ -307,10 +298,19 @@ class SumsubProvider:
 
 
 def _decision(
+    state: object,
+    reviewed: str,
+    statuses: Mapping[str, KycStatus],
     result: Mapping[str, Any],
 ) -> tuple[KycStatus, RejectionType | None, str | None] | None:
-    """A review result as our status: GREEN verified, RED rejected (FINAL
-    only when Sumsub says so: otherwise the user may try again)."""
+    """Sumsub's state (`reviewed`: decided, see `result`; else looked up in
+    `statuses`) as ours; None when it is nothing to apply.
+
+    A review result: GREEN verified, RED rejected (FINAL only when Sumsub says
+    so: otherwise the user may try again)."""
+    if state != reviewed:
+        found = statuses.get(state) if isinstance(state, str) else None
+        return None if found is None else (found, None, None)
     answer = result.get("reviewAnswer")
     if answer == "GREEN":
         return KycStatus.VERIFIED, None, None
