@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pourtier.di.container import Container
-from pourtier.infrastructure.persistence.database import to_async_url
+from pourtier.infrastructure.persistence.database import (
+    ping_idle_connections,
+    to_async_url,
+)
 from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
 
 BACKEND = Statement("SELECT pg_backend_pid() AS pid, CAST(:n AS int) + :n AS twice")
@@ -113,5 +116,24 @@ async def test_a_cancelled_statement_does_not_give_its_connection_back(
         after = (await statements.fetchrow(BACKEND, {"n": 1}))["pid"]
         assert after != before
         assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_rested_dead_connection_is_replaced_unseen(database_url: str) -> None:
+    """The pool's idle ping runs on this checkout too."""
+    engine = create_async_engine(to_async_url(database_url), pool_size=1)
+    ping_idle_connections(engine, idle_seconds=0.05)
+    statements = DriverStatements(engine)
+    try:
+        first = (await statements.fetchrow(BACKEND, {"n": 1}))["pid"]
+        killer = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.1)
+        second = (await statements.fetchrow(BACKEND, {"n": 1}))["pid"]
+        assert second != first
     finally:
         await engine.dispose()
