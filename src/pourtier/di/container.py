@@ -289,7 +289,8 @@ def build_container(
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
     )
     metrics = Metrics()
-    attach_query_counter(engine).listeners.append(metrics.db_queries.inc)
+    counter = attach_query_counter(engine)
+    counter.listeners.append(metrics.db_queries.inc)
     metrics.db_pool_size.labels("size").set(settings.DATABASE_POOL_SIZE)
     in_use = metrics.db_pool_size.labels("in_use")
     in_use.set(0)
@@ -374,7 +375,7 @@ def build_container(
         metrics=metrics,
         auth=AuthUseCases(
             uow=uow,
-            sign_ins=SqlSignIns(engine, cache),
+            sign_ins=SqlSignIns(engine, cache, counted=counter),
             policy=policy,
             verifier=Ed25519SignatureVerifier(),
             tokens=tokens,

@@ -1,7 +1,7 @@
 """L2: Redis, shared by every process, and never a reason for a request to fail.
 
 Each value `{ns}:v:{key}` has a generation `{ns}:g:{key}`. Invalidating a key
-gives it a new random generation and deletes its value, in one transaction.
+gives it a new random generation and deletes its value, atomically (a script).
 A reader that missed notes the generation before it queries the database and
 stores what it loaded only if the generation is still the same (a Lua script),
 so a value read before a write committed can never be stored after that
@@ -51,6 +51,20 @@ return 0
 """
 
 
+# KEYS: (generation, value) pairs; ARGV: one new generation per pair, then the
+# generations' lifetime. One script rather than a MULTI/EXEC pipeline: as
+# atomic, one command and one reply instead of four of each for a key, about
+# half the client's CPU per invalidation.
+BUMP_GENERATIONS = """
+local ttl = ARGV[#ARGV]
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[(i + 1) / 2], 'PX', ttl)
+  redis.call('DEL', KEYS[i + 1])
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class L2Read:
     found: bool
@@ -91,6 +105,7 @@ class RedisCache:
         self._down = False
         self._probe: asyncio.Task[None] | None = None
         self._set_script = redis.register_script(SET_IF_GENERATION)
+        self._bump_script = redis.register_script(BUMP_GENERATIONS)
 
     @property
     def available(self) -> bool:
@@ -182,12 +197,14 @@ class RedisCache:
             )
 
         async def write() -> object:
-            pipe = self.redis.pipeline(transaction=True)
+            names: list[str] = []
+            generations: list[str | int] = []
             for key in keys:
-                token = secrets.token_hex(8)
-                pipe.set(self._generation_key(key), token, px=GENERATION_TTL_MS)
-                pipe.delete(self._value_key(key))
-            return await pipe.execute()
+                names += (self._generation_key(key), self._value_key(key))
+                generations.append(secrets.token_hex(8))
+            return await self._bump_script(
+                keys=names, args=[*generations, GENERATION_TTL_MS]
+            )
 
         return not isinstance(await self._attempt(write), _Failed)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
 
+import asyncpg
 from pydantic import TypeAdapter
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import insert
@@ -36,12 +37,15 @@ def _names(kind: type) -> tuple[str, ...]:
 
 
 def to_entity(kind: type[T], row: object) -> T:
-    """The `kind` read from an ORM instance or a result row with its columns."""
+    """The `kind` read from an ORM instance, a result row or an asyncpg
+    record, by the names of its fields."""
     if kind not in _ADAPTERS:
         _ADAPTERS[kind] = TypeAdapter(kind)
-    found: T = _ADAPTERS[kind].validate_python(
-        {name: getattr(row, name) for name in _names(kind)}
-    )
+    if isinstance(row, asyncpg.Record):
+        values = {name: row[name] for name in _names(kind)}
+    else:
+        values = {name: getattr(row, name) for name in _names(kind)}
+    found: T = _ADAPTERS[kind].validate_python(values)
     return found
 
 

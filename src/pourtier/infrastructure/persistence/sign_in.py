@@ -2,7 +2,9 @@
 
 Sign-in is the busiest write path, one nonce per attempt and one login per
 signed message. Each write is a single statement, atomic by itself, so it runs
-on an autocommit connection: no BEGIN and COMMIT round trips and no ORM flush.
+outside any transaction: no BEGIN and COMMIT round trips and no ORM flush. It
+runs on asyncpg itself (see `driver`): SQLAlchemy's execution path would cost
+more CPU than the statement.
 The login statement consumes the nonce, stamps the last login, and inserts the
 session with its first refresh token; it also reads the nonce as it was, so a
 refusal names the check that failed without another query.
@@ -10,22 +12,28 @@ refusal names the check that failed without another query.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, text
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pourtier.domain.auth import LoginRecord, Nonce, RefreshToken
 from pourtier.domain.cache import Cache, user_key
 from pourtier.domain.users import User
+from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
 from pourtier.infrastructure.persistence.mapping import to_columns, to_entity
-from pourtier.infrastructure.persistence.models import AuthNonceRow
 
-_ADD_NONCE = insert(AuthNonceRow.__table__)  # type: ignore[arg-type]
+_ADD_NONCE = Statement(
+    """
+INSERT INTO auth_nonces (value, wallet_address, issued_at, expires_at, consumed_at)
+VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at)
+"""
+)
 
 # A statement's sub-statements all see the database as it was when it began;
 # the nonce's conditional UPDATE re-reads a row another login has just
 # consumed, so of concurrent logins with one nonce exactly one gets a row.
 # Foreign keys are checked at the end of the statement, after both INSERTs.
-_LOG_IN = text(
+_LOG_IN = Statement(
     """
 WITH nonce AS (
     SELECT wallet_address, issued_at, expires_at, consumed_at
@@ -70,13 +78,17 @@ LEFT JOIN account ON true
 
 
 class SqlSignIns:
-    def __init__(self, engine: AsyncEngine, cache: Cache) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cache: Cache,
+        counted: Callable[[], object] | None = None,
+    ) -> None:
+        self._statements = DriverStatements(engine, counted)
         self._cache = cache
 
     async def add_nonce(self, nonce: Nonce) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(_ADD_NONCE, to_columns(nonce))
+        await self._statements.execute(_ADD_NONCE, to_columns(nonce))
 
     async def log_in(
         self,
@@ -86,36 +98,33 @@ class SqlSignIns:
         ip_address: str | None,
         user_agent: str | None,
     ) -> LoginRecord:
-        async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    _LOG_IN,
-                    {
-                        "nonce": nonce,
-                        "wallet": wallet_address,
-                        "now": token.issued_at,
-                        "session_id": token.session_id,
-                        "ip_address": ip_address,
-                        "user_agent": user_agent,
-                        "token_id": token.id,
-                        "token_hash": token.token_hash,
-                        "expires_at": token.expires_at,
-                    },
-                )
-            ).one()
+        row = await self._statements.fetchrow(
+            _LOG_IN,
+            {
+                "nonce": nonce,
+                "wallet": wallet_address,
+                "now": token.issued_at,
+                "session_id": token.session_id,
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+                "token_id": token.id,
+                "token_hash": token.token_hash,
+                "expires_at": token.expires_at,
+            },
+        )
         found = (
             None
-            if row.nonce_wallet_address is None
+            if row["nonce_wallet_address"] is None
             else Nonce(
                 value=nonce,
-                wallet_address=row.nonce_wallet_address,
-                issued_at=row.nonce_issued_at,
-                expires_at=row.nonce_expires_at,
-                consumed_at=row.nonce_consumed_at,
+                wallet_address=row["nonce_wallet_address"],
+                issued_at=row["nonce_issued_at"],
+                expires_at=row["nonce_expires_at"],
+                consumed_at=row["nonce_consumed_at"],
             )
         )
-        if row.id is None:
-            return LoginRecord(None, found, row.account_exists)
+        if row["id"] is None:
+            return LoginRecord(None, found, row["account_exists"])
         user = to_entity(User, row)
         await self._cache.invalidate([user_key(user.id)])
         return LoginRecord(user, found, True)
