@@ -4,6 +4,7 @@ seen at once by the user (GET /api/kyc, /api/users/me through its cache)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -297,3 +298,14 @@ async def test_a_plain_user_cannot_use_the_admin_kyc_routes(
         assert response.status_code == 403, (path, response.text)
         assert LEGAL_NAME not in response.text
     assert (await kyc_of(client, tokens))["status"] == "in_review"
+
+
+async def test_two_submissions_at_once_make_one_case(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    tokens = await create_user(client)
+    answers = await asyncio.gather(*(start(client, tokens, PERSON) for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409]
+    assert [e.status for e in await kyc_events(container, user_id(tokens))] == [
+        "in_review"
+    ]
