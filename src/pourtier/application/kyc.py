@@ -68,7 +68,9 @@ class KycUseCases:
             if case.status is KycStatus.VERIFIED or (manual and not fresh):
                 raise Conflict(f"your KYC is already {case.status}")
             if fresh:  # else: the provider's check goes on, with a new token
-                event = KycEvent(user_id, started.status, now, "user", now)
+                # After all the case has seen, even with a provider's clock ahead.
+                at = max(now, case.status_at or now)
+                event = KycEvent(user_id, started.status, at, "user", now)
                 if case.apply(event):
                     await uow.kyc.add_event(event)
             case.provider = self.provider.name

@@ -13,6 +13,7 @@ changes nothing; an id already seen is dropped (the repository's unique index).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ _ASSIGNED = """
 """
 COUNTRIES = frozenset(_ASSIGNED.split())
 """The 249 officially assigned ISO 3166-1 alpha-2 codes."""
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class KycRequired(PermissionDenied):
@@ -149,7 +151,8 @@ def parse_legal_name(value: str) -> str:
 
 def parse_date_of_birth(value: str, today: date) -> date:
     try:
-        born = date.fromisoformat(value) if len(value) == 10 else None
+        # fromisoformat alone also takes week dates ("1990-W16-6")
+        born = date.fromisoformat(value) if _YYYY_MM_DD.fullmatch(value) else None
     except ValueError:
         born = None
     if born is None:
@@ -214,9 +217,8 @@ class KycCase:
         )
         if same:
             return False
-        if event.status is not self.status and not may_move(
-            self.status, self.rejection_type, event.status
-        ):
+        moves = event.status is not self.status or self.is_final
+        if moves and not may_move(self.status, self.rejection_type, event.status):
             raise Conflict(
                 f"KYC cannot go from {self.status} to {event.status}"
                 + (" (final rejection)" if self.is_final else "")
