@@ -171,6 +171,12 @@ async def test_the_queue_is_oldest_first_and_the_record_is_decrypted(
     assert other.json()["details"]["legal_name"] == "Other Person"
     nobody = await client.get(f"/api/admin/kyc/{user_id(admin)}", headers=bearer(admin))
     assert nobody.json() == {"case": None, "details": None, "events": []}
+    # The user's whole record carries the same KYC, decrypted.
+    whole = await client.get(
+        f"/api/admin/users/{user_id(second)}", headers=bearer(admin)
+    )
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["kyc"] == body
 
 
 async def test_approval_verifies_and_is_audited_without_personal_details(

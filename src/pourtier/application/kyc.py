@@ -105,7 +105,7 @@ class KycUseCases:
             event = KycEvent(
                 user_id,
                 KycStatus.VERIFIED if approve else KycStatus.REJECTED,
-                now,
+                max(now, case.status_at or now),  # the latest word, clocks aside
                 f"operator:{actor.wallet or actor.type}",
                 now,
                 rejection_type=None if approve else rejection_type,

@@ -23,10 +23,8 @@ from pourtier.presentation.schemas.admin import (
 from pourtier.presentation.schemas.kyc import (
     DecisionIn,
     KycCaseOut,
-    KycEventOut,
     KycOut,
     KycRecordOut,
-    PersonalDetailsOut,
 )
 from pourtier.presentation.schemas.legal import LegalDocumentOut
 
@@ -59,7 +57,10 @@ async def users(
 
 @router.get("/users/{user_id}", responses=errors(404, s404="No such user"))
 async def user(user_id: uuid.UUID, container: ContainerDep) -> UserRecordOut:
-    return UserRecordOut.of(await container.admin.user_record(user_id))
+    """Everything of one user, KYC included (its details decrypted)."""
+    record = await container.admin.user_record(user_id)
+    kyc = KycRecordOut.of(*await container.kyc.case(user_id))
+    return UserRecordOut.of(record, kyc)
 
 
 @router.post(
@@ -135,11 +136,7 @@ async def kyc_record(user_id: uuid.UUID, container: ContainerDep) -> KycRecordOu
     case, details, events = await container.kyc.case(user_id)
     if case is None:
         await container.admin.user_record(user_id)  # 404 for an unknown user
-    return KycRecordOut(
-        case=KycCaseOut.model_validate(case) if case else None,
-        details=PersonalDetailsOut.model_validate(details) if details else None,
-        events=[KycEventOut.model_validate(event) for event in events],
-    )
+    return KycRecordOut.of(case, details, events)
 
 
 @router.post(

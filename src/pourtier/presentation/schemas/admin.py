@@ -13,6 +13,7 @@ from pourtier.domain.legal import Acceptance, DocumentType
 from pourtier.domain.users import Role, User
 from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 from pourtier.presentation.schemas.escrow import TransactionOut
+from pourtier.presentation.schemas.kyc import KycRecordOut
 from pourtier.presentation.schemas.subscriptions import SubscriptionStateOut
 from pourtier.presentation.schemas.users import UserOut
 
@@ -49,11 +50,13 @@ class UserRecordOut(Out):
     escrow: EscrowSummaryOut
     subscriptions: list[SubscriptionStateOut]
     sessions: list[SessionOut] = Field(description="Newest first, ended ones too")
+    kyc: KycRecordOut
 
     @classmethod
-    def of(cls, record: UserRecord) -> UserRecordOut:
+    def of(cls, record: UserRecord, kyc: KycRecordOut) -> UserRecordOut:
         return cls.model_validate(
             {
+                "kyc": kyc,
                 "user": AdminUserOut.of(record.user, record.roles),
                 "legal_acceptances": record.acceptances,
                 "escrow": record.escrow,

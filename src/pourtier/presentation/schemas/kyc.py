@@ -11,6 +11,7 @@ from pourtier.domain.errors import InvalidInput
 from pourtier.domain.kyc import (
     LEGAL_NAME_MAX_LENGTH,
     KycCase,
+    KycEvent,
     PersonalDetails,
     RejectionType,
     parse_country,
@@ -147,6 +148,15 @@ class KycRecordOut(Out):
     case: KycCaseOut | None
     details: PersonalDetailsOut | None
     events: list[KycEventOut]
+
+    @classmethod
+    def of(
+        cls,
+        case: KycCase | None,
+        details: PersonalDetails | None,
+        events: list[KycEvent],
+    ) -> KycRecordOut:
+        return cls.model_validate({"case": case, "details": details, "events": events})
 
 
 class DecisionIn(RequestBody):
