@@ -699,6 +699,29 @@ class Report:
                 f"- sign-in: {sign_in.rps:,.0f}/s (target ≥ 400/s): "
                 f"{'met' if sign_in.rps >= 400 else 'NOT met'}"
             )
+            if sign_in.queries is not None:
+                few = sign_in.queries <= 3
+                out.append(
+                    f"- sign-in: {sign_in.queries:.2f} SQL statements "
+                    f"(issue 9 target ≤ 3): {'met' if few else 'NOT met'}"
+                )
+        out += self._lean_targets()
+        return out
+
+    def _lean_targets(self) -> list[str]:
+        """Issue 9's cached reads: ≥ 0.45 of the ceiling, < 200 µs of server CPU."""
+        out = []
+        for path in SCALED_ROWS:
+            one = self.find(path, 1)
+            if one is None or not one.ceiling or one.cpu_us is None:
+                continue
+            ratio = one.rps / one.ceiling
+            ok = ratio >= 0.45 and one.cpu_us < 200
+            out.append(
+                f"- {path}: {ratio:.2f} x bare (issue 9 target ≥ 0.45), server CPU "
+                f"{one.cpu_us:,.0f} µs/req (issue 9 target < 200): "
+                f"{'met' if ok else 'NOT met'}"
+            )
         return out
 
 

@@ -188,10 +188,10 @@ def test_status_types_are_mapped(
     payload = webhook_payload(kind, str(USER), applicant_id="65bd228a2a99e9196014ccc5")
     event = provider.webhook(*signed_webhook(payload, WEBHOOK_SECRET))
     assert event is not None
-    assert (event.user_id, event.status, event.applicant_id) == (
+    assert (event.user_id, event.status, event.source) == (
         USER,
         status,
-        "65bd228a2a99e9196014ccc5",
+        "provider:sumsub",
     )
     assert event.rejection_type is None
     assert event.reason is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -23,7 +23,6 @@ from pourtier.domain.kyc import (
     KycProvider,
     PersonalDataVault,
     PersonalDetails,
-    ProviderEvent,
     RejectionType,
 )
 from pourtier.domain.unit_of_work import UnitOfWork
@@ -169,23 +168,16 @@ class KycUseCases:
 
     # --- helpers ---------------------------------------------------------------
 
-    async def _apply(self, found: ProviderEvent) -> bool:
+    async def _apply(self, found: KycEvent) -> bool:
+        """A provider's event, recorded at our time, applied if it is news."""
         now = self.clock()
+        reason = (found.reason or "")[:REASON_MAX_LENGTH] or None
+        event = replace(found, recorded_at=now, reason=reason)
         async with self.uow() as uow:
-            if await uow.users.get(found.user_id) is None:
-                log.warning("kyc event for an unknown user", user_id=str(found.user_id))
+            if await uow.users.get(event.user_id) is None:
+                log.warning("kyc event for an unknown user", user_id=str(event.user_id))
                 return False
-            case = await self._case(uow, found.user_id, now)
-            event = KycEvent(
-                found.user_id,
-                found.status,
-                found.occurred_at,
-                f"provider:{self.provider.name}",
-                now,
-                event_id=found.event_id,
-                rejection_type=found.rejection_type,
-                reason=(found.reason or "")[:REASON_MAX_LENGTH] or None,
-            )
+            case = await self._case(uow, event.user_id, now)
             if not await uow.kyc.add_event(event):
                 return False  # seen before
             try:
@@ -195,7 +187,6 @@ class KycUseCases:
                     "kyc event refused", user_id=str(case.user_id), why=str(refused)
                 )
                 changed = False
-            case.applicant_id = case.applicant_id or found.applicant_id
             await self._save(uow, case)
             await uow.commit()
         return changed

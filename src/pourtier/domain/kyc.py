@@ -239,19 +239,6 @@ class KycCase:
 
 
 @dataclass(frozen=True)
-class ProviderEvent:
-    """A provider's word on an applicant: from a webhook or a status read."""
-
-    user_id: uuid.UUID
-    status: KycStatus
-    occurred_at: datetime
-    event_id: str
-    applicant_id: str | None = None
-    rejection_type: RejectionType | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
 class ProviderStart:
     """What starting a check with a provider gives the user."""
 
@@ -270,14 +257,12 @@ class KycProvider(Protocol):
         """Open (or reopen) the user's applicant; idempotent."""
         ...
 
-    async def current(
-        self, user_id: uuid.UUID, applicant_id: str
-    ) -> ProviderEvent | None:
-        """The applicant's decision as the provider has it now (reconciliation);
-        None while there is nothing to apply."""
+    async def current(self, user_id: uuid.UUID, applicant_id: str) -> KycEvent | None:
+        """The applicant's decision as the provider has it now (reconciliation),
+        with the provider's id and time for it; None while there is nothing."""
         ...
 
-    def webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent | None:
+    def webhook(self, body: bytes, headers: Mapping[str, str]) -> KycEvent | None:
         """A webhook's event once its signature over `body` checks out
         (AuthenticationFailed otherwise); None for events that change nothing."""
         ...

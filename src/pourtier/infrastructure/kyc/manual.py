@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 
 from pourtier.domain.errors import NotFound
-from pourtier.domain.kyc import ProviderEvent, ProviderStart
+from pourtier.domain.kyc import KycEvent, ProviderStart
 from pourtier.domain.users import KycStatus
 
 
@@ -17,12 +17,10 @@ class ManualProvider:
         """Submitting the details is the whole check: on to the review queue."""
         return ProviderStart(KycStatus.IN_REVIEW)
 
-    async def current(
-        self, user_id: uuid.UUID, applicant_id: str
-    ) -> ProviderEvent | None:
+    async def current(self, user_id: uuid.UUID, applicant_id: str) -> KycEvent | None:
         return None  # decisions are made here, by operators: nothing to ask
 
-    def webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent | None:
+    def webhook(self, body: bytes, headers: Mapping[str, str]) -> KycEvent | None:
         raise NotFound("no KYC provider sends webhooks here")
 
     async def aclose(self) -> None:

@@ -41,9 +41,12 @@ from pourtier.domain.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from pourtier.domain.kyc import ProviderEvent, ProviderStart, RejectionType
+from pourtier.domain.kyc import KycEvent, ProviderStart, RejectionType
 from pourtier.domain.users import KycStatus
 
+SOURCE = "provider:sumsub"
+Decision = tuple[KycStatus, "RejectionType | None", "str | None"]
+"""Our status for a Sumsub state, the rejection's type and its reason."""
 SDK_TOKEN_TTL_SECONDS = 600
 REASON_MAX_LENGTH = 500
 DESCRIPTION_MAX_LENGTH = 200
@@ -160,9 +163,7 @@ class SumsubProvider:
         token = _text(answer, "token", "sdk access token")
         return ProviderStart(KycStatus.PENDING, applicant_id, token)
 
-    async def current(
-        self, user_id: uuid.UUID, applicant_id: str
-    ) -> ProviderEvent | None:
+    async def current(self, user_id: uuid.UUID, applicant_id: str) -> KycEvent | None:
         if not _APPLICANT_ID.match(applicant_id):
             raise InvalidInput("not a Sumsub applicant id")
         answer = await self._call(
@@ -175,23 +176,15 @@ class SumsubProvider:
             return None
         date = answer.get("reviewDate") or answer.get("createDate")
         occurred_at = _parse_time(date) if isinstance(date, str) else None
-        status, rejection, reason = decision
         reply = ":".join(
             str(result[key])
             for key in ("reviewAnswer", "reviewRejectType")
             if result.get(key)
         )  # the decision itself: a revision in the same second is another event
-        return ProviderEvent(
-            user_id=user_id,
-            status=status,
-            occurred_at=occurred_at or self._now(),
-            event_id=f"status:{applicant_id}:{review_status}:{reply}:{date or ''}",
-            applicant_id=applicant_id,
-            rejection_type=rejection,
-            reason=reason,
-        )
+        event_id = f"status:{applicant_id}:{review_status}:{reply}:{date or ''}"
+        return self._event(user_id, decision, occurred_at or self._now(), event_id)
 
-    def webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent | None:
+    def webhook(self, body: bytes, headers: Mapping[str, str]) -> KycEvent | None:
         self._verify_digest(body, headers)
         try:
             payload = json.loads(body)
@@ -204,16 +197,28 @@ class SumsubProvider:
         decision = _decision(kind, "applicantReviewed", _WEBHOOK_STATUS, result)
         if decision is None:
             return None
+        user_id = _user_id(payload.get("externalUserId"))
+        occurred_at = self._webhook_time(payload)
+        event_id = hashlib.sha256(body).hexdigest()  # a replay is the same event
+        return self._event(user_id, decision, occurred_at, event_id)
+
+    def _event(
+        self,
+        user_id: uuid.UUID,
+        decision: Decision,
+        occurred_at: datetime,
+        event_id: str,
+    ) -> KycEvent:
         status, rejection, reason = decision
-        applicant_id = payload.get("applicantId")
-        return ProviderEvent(
-            user_id=_user_id(payload.get("externalUserId")),
-            status=status,
-            occurred_at=self._webhook_time(payload),
-            event_id=hashlib.sha256(body).hexdigest(),
-            applicant_id=applicant_id if isinstance(applicant_id, str) else None,
-            rejection_type=rejection,
-            reason=reason,
+        return KycEvent(
+            user_id,
+            status,
+            occurred_at,
+            SOURCE,
+            self._now(),
+            event_id,
+            rejection,
+            reason,
         )
 
     # --- webhooks --------------------------------------------------------------
@@ -302,7 +307,7 @@ def _decision(
     reviewed: str,
     statuses: Mapping[str, KycStatus],
     result: Mapping[str, Any],
-) -> tuple[KycStatus, RejectionType | None, str | None] | None:
+) -> Decision | None:
     """Sumsub's state (`reviewed`: decided, see `result`; else looked up in
     `statuses`) as ours; None when it is nothing to apply.
 

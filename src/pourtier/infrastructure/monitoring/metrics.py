@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from prometheus_client import (
@@ -122,11 +123,12 @@ class Metrics:
             # metrics are among them, so they are not exposed twice.
             self._exposed = CollectorRegistry(auto_describe=False)
             MultiProcessCollector(self._exposed, str(self.directory))  # type: ignore[no-untyped-call]
-        self.http_requests = Counter(
+        counter = partial(Counter, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        self.http_requests = counter(
             "pourtier_http_requests_total",
             "HTTP requests by method, route template and status.",
             ["method", "route", "status"],
-            registry=self.registry,
         )
         self.http_duration = Histogram(
             "pourtier_http_request_duration_seconds",
@@ -135,42 +137,36 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.db_queries = Counter(
+        self.db_queries = counter(
             "pourtier_db_queries_total",
             "SQL statements sent to PostgreSQL.",
-            registry=self.registry,
         )
-        self.db_pool_size = Gauge(
+        self.db_pool_size = gauge(
             "pourtier_db_connection_pool_size",
             "Database connection pools: configured size and connections in use, "
             "summed over the server processes.",
             ["state"],
-            registry=self.registry,
             multiprocess_mode="livesum",
         )
-        self.cache_hits = Counter(
+        self.cache_hits = counter(
             "pourtier_cache_hits_total",
             "Cache hits by layer.",
             ["cache_type"],
-            registry=self.registry,
         )
-        self.cache_misses = Counter(
+        self.cache_misses = counter(
             "pourtier_cache_misses_total",
             "Lookups that missed every cache layer.",
-            registry=self.registry,
         )
         # Read from the database by the process that answers the scrape: its
         # value is the latest, and the others' are older readings.
-        self.users_active = Gauge(
+        self.users_active = gauge(
             "pourtier_users_active_total",
             "Users with at least one live (not logged-out) session.",
-            registry=self.registry,
             multiprocess_mode="livemostrecent",
         )
-        self.subscriptions_active = Gauge(
+        self.subscriptions_active = gauge(
             "pourtier_subscriptions_active_total",
             "Subscriptions currently active.",
-            registry=self.registry,
             multiprocess_mode="livemostrecent",
         )
 

@@ -201,24 +201,21 @@ class SolanaEscrowChain:
     async def prepare_deposit(
         self, wallet_address: str, amount: int
     ) -> PreparedTransaction:
+        """From the wallet's USDC account into its escrow."""
         wallet = Pubkey.from_string(wallet_address)
-        source = get_associated_token_address(wallet, self._mint)
-        return await self._prepare(
-            wallet, [self._transfer(source, escrow_address(wallet), wallet, amount)]
-        )
+        own = get_associated_token_address(wallet, self._mint)
+        transfer = self._transfer(own, escrow_address(wallet), wallet, amount)
+        return await self._prepare(wallet, [transfer])
 
     async def prepare_withdraw(
         self, wallet_address: str, amount: int
     ) -> PreparedTransaction:
+        """From the escrow back to the wallet's USDC account, made if missing."""
         wallet = Pubkey.from_string(wallet_address)
-        dest = get_associated_token_address(wallet, self._mint)
-        return await self._prepare(
-            wallet,
-            [
-                create_idempotent_associated_token_account(wallet, wallet, self._mint),
-                self._transfer(escrow_address(wallet), dest, wallet, amount),
-            ],
-        )
+        own = get_associated_token_address(wallet, self._mint)
+        made = create_idempotent_associated_token_account(wallet, wallet, self._mint)
+        transfer = self._transfer(escrow_address(wallet), own, wallet, amount)
+        return await self._prepare(wallet, [made, transfer])
 
     def check_signed(self, prepared: bytes, signed: bytes, wallet_address: str) -> str:
         if len(signed) > MAX_TRANSACTION_BYTES:
