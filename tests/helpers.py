@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from solders.keypair import Keypair
+
+from pourtier.domain.users import User
 
 
 @dataclass
@@ -86,3 +89,12 @@ async def login(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+TOKEN_WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+
+
+def token_holder(user_id: uuid.UUID | None = None) -> User:
+    """An account of TOKEN_WALLET to issue access tokens to, without a database."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return User(TOKEN_WALLET, at, at, id=user_id or uuid.uuid4())

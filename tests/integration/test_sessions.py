@@ -326,18 +326,15 @@ async def test_a_validly_signed_token_naming_a_session_of_another_user_is_refuse
 ) -> None:
     alice = await create_user(client)
     bob = await create_user(client)
+    alice_user = await container.users.get_visible(
+        uuid.UUID(alice["user"]["id"]), uuid.UUID(alice["user"]["id"])
+    )
     forged = container.auth.tokens.issue(
-        uuid.UUID(alice["user"]["id"]),
-        alice["user"]["wallet_address"],
-        uuid.UUID(session_of(bob)),
-        container.auth.clock(),
+        alice_user, uuid.UUID(session_of(bob)), container.auth.clock()
     )
     assert await me(client, {"access_token": forged}) == 401
     unknown = container.auth.tokens.issue(
-        uuid.UUID(alice["user"]["id"]),
-        alice["user"]["wallet_address"],
-        uuid.uuid4(),
-        container.auth.clock(),
+        alice_user, uuid.uuid4(), container.auth.clock()
     )
     assert await me(client, {"access_token": unknown}) == 401
     assert await me(client, alice) == 200

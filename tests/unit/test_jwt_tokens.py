@@ -21,13 +21,16 @@ import pytest
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.infrastructure.auth.jwt_tokens import REQUIRED_CLAIMS, JwtAccessTokens
 from tests.conftest import build_test_container, make_settings
+from tests.helpers import TOKEN_WALLET, token_holder
 
 KID = "primary"
 SECRET = "unit-test-secret-" + "k" * 64
 OTHER_SECRET = "another-secret-entirely-" + "z" * 64
 ISSUER = "pourtier"
 AUDIENCE = "pourtier-api"
-WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+WALLET = TOKEN_WALLET
+
+
 LIFETIME = timedelta(minutes=30)
 
 
@@ -118,7 +121,7 @@ def refused(tokens: JwtAccessTokens, token: str) -> AuthenticationFailed:
 def test_an_issued_token_round_trips_with_its_claims() -> None:
     tokens = codec()
     user_id, session_id, issued_at = uuid.uuid4(), uuid.uuid4(), now()
-    token = tokens.issue(user_id, WALLET, session_id, issued_at)
+    token = tokens.issue(token_holder(user_id), session_id, issued_at)
 
     claims = tokens.decode(token)
 
@@ -133,7 +136,7 @@ def test_an_issued_token_round_trips_with_its_claims() -> None:
 
 def test_an_issued_token_carries_every_required_claim_and_is_pinned() -> None:
     user_id, session_id, issued_at = uuid.uuid4(), uuid.uuid4(), now()
-    token = codec().issue(user_id, WALLET, session_id, issued_at)
+    token = codec().issue(token_holder(user_id), session_id, issued_at)
 
     header = jwt.get_unverified_header(token)
     payload = jwt.decode(token, options={"verify_signature": False})
@@ -165,7 +168,7 @@ def test_every_token_gets_its_own_jti() -> None:
     user_id, session_id, issued_at = uuid.uuid4(), uuid.uuid4(), now()
     jtis = {
         jwt.decode(
-            tokens.issue(user_id, WALLET, session_id, issued_at),
+            tokens.issue(token_holder(user_id), session_id, issued_at),
             options={"verify_signature": False},
         )["jti"]
         for _ in range(20)
@@ -234,7 +237,7 @@ def test_a_header_claiming_another_algorithm_is_refused_despite_a_valid_hmac(
 
 def test_a_tampered_payload_with_the_original_signature_is_refused() -> None:
     tokens = codec()
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), now())
+    token = tokens.issue(token_holder(), uuid.uuid4(), now())
     header, payload, signature = token.split(".")
     claims = unb64url_json(payload)
     other_user = str(uuid.uuid4())
@@ -262,7 +265,7 @@ def test_garbage_is_refused_not_crashed(garbage: str) -> None:
 
 def test_an_expired_token_is_refused() -> None:
     tokens = codec()
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), now() - LIFETIME * 2)
+    token = tokens.issue(token_holder(), uuid.uuid4(), now() - LIFETIME * 2)
     error = refused(tokens, token)
     assert "expired" in error.detail
 
@@ -270,7 +273,7 @@ def test_an_expired_token_is_refused() -> None:
 def test_a_token_just_inside_its_lifetime_is_accepted() -> None:
     tokens = codec()
     issued = now() - LIFETIME + timedelta(seconds=30)
-    assert tokens.decode(tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), issued))
+    assert tokens.decode(tokens.issue(token_holder(), uuid.uuid4(), issued))
 
 
 def test_a_token_not_yet_valid_is_refused() -> None:
@@ -282,7 +285,7 @@ def test_a_token_not_yet_valid_is_refused() -> None:
 
 def test_a_token_issued_in_the_future_is_refused() -> None:
     tokens = codec()
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), now() + timedelta(hours=1))
+    token = tokens.issue(token_holder(), uuid.uuid4(), now() + timedelta(hours=1))
     refused(tokens, token)
 
 
@@ -290,9 +293,7 @@ def test_a_token_for_another_audience_is_refused() -> None:
     refused(codec(), sign(valid_claims(aud="some-other-api")))
     refused(
         codec(),
-        codec(audience="some-other-api").issue(
-            uuid.uuid4(), WALLET, uuid.uuid4(), now()
-        ),
+        codec(audience="some-other-api").issue(token_holder(), uuid.uuid4(), now()),
     )
 
 
@@ -300,7 +301,7 @@ def test_a_token_from_another_issuer_is_refused() -> None:
     refused(codec(), sign(valid_claims(iss="someone-else")))
     refused(
         codec(),
-        codec(issuer="someone-else").issue(uuid.uuid4(), WALLET, uuid.uuid4(), now()),
+        codec(issuer="someone-else").issue(token_holder(), uuid.uuid4(), now()),
     )
 
 
@@ -345,8 +346,8 @@ def test_rotation_old_tokens_still_verify_and_new_tokens_use_the_new_kid() -> No
     after = codec(kid="2025", keys={"2024": old_secret, "2025": new_secret})
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
 
-    old_token = before.issue(user_id, WALLET, session_id, now())
-    new_token = after.issue(user_id, WALLET, session_id, now())
+    old_token = before.issue(token_holder(user_id), session_id, now())
+    new_token = after.issue(token_holder(user_id), session_id, now())
 
     assert after.decode(old_token).user_id == user_id
     assert after.decode(new_token).user_id == user_id
@@ -360,7 +361,7 @@ def test_rotation_old_tokens_still_verify_and_new_tokens_use_the_new_kid() -> No
 
 def test_once_the_old_key_is_dropped_its_tokens_are_refused() -> None:
     old_token = codec(kid="2024", keys={"2024": SECRET}).issue(
-        uuid.uuid4(), WALLET, uuid.uuid4(), now()
+        token_holder(), uuid.uuid4(), now()
     )
     refused(codec(kid="2025", keys={"2025": OTHER_SECRET}), old_token)
 
@@ -392,8 +393,8 @@ async def test_settings_configure_previous_keys_beside_the_signing_key(
     try:
         tokens = container.auth.tokens
         user_id = uuid.uuid4()
-        assert tokens.decode(old.issue(user_id, WALLET, uuid.uuid4(), now()))
-        fresh = tokens.issue(user_id, WALLET, uuid.uuid4(), now())
+        assert tokens.decode(old.issue(token_holder(user_id), uuid.uuid4(), now()))
+        fresh = tokens.issue(token_holder(user_id), uuid.uuid4(), now())
         assert jwt.get_unverified_header(fresh)["kid"] == "2025"
         jwt.decode(
             fresh, OTHER_SECRET, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER

@@ -14,9 +14,10 @@ import pytest
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.infrastructure.auth import jwt_tokens
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
+from tests.helpers import TOKEN_WALLET, token_holder
 
 SECRET = "unit-test-secret-" + "k" * 64
-WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+WALLET = TOKEN_WALLET
 
 
 class Clock:
@@ -44,7 +45,7 @@ def test_a_token_is_verified_once_then_served_from_memory(
 ) -> None:
     clock = Clock()
     tokens = codec(clock)
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), clock.now)
+    token = tokens.issue(token_holder(), uuid.uuid4(), clock.now)
     verified = []
     verify = tokens._verify
 
@@ -61,7 +62,7 @@ def test_a_token_is_verified_once_then_served_from_memory(
 def test_a_remembered_token_is_still_refused_once_expired() -> None:
     clock = Clock()
     tokens = codec(clock)
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), clock.now)
+    token = tokens.issue(token_holder(), uuid.uuid4(), clock.now)
     tokens.decode(token)
     clock.now += timedelta(minutes=30, seconds=1)
     with pytest.raises(AuthenticationFailed, match="expired"):
@@ -72,7 +73,7 @@ def test_a_remembered_token_is_still_refused_once_expired() -> None:
 def test_a_remembered_token_is_not_valid_before_its_time() -> None:
     clock = Clock()
     tokens = codec(clock)
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), clock.now)
+    token = tokens.issue(token_holder(), uuid.uuid4(), clock.now)
     tokens.decode(token)
     clock.now -= timedelta(minutes=5)  # the service clock was moved back
     with pytest.raises(AuthenticationFailed, match="not yet valid"):
@@ -84,7 +85,7 @@ def test_a_remembered_token_is_not_valid_before_its_time() -> None:
 def test_a_token_differing_in_one_character_is_verified_afresh() -> None:
     clock = Clock()
     tokens = codec(clock)
-    token = tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), clock.now)
+    token = tokens.issue(token_holder(), uuid.uuid4(), clock.now)
     tokens.decode(token)
     head, payload, signature = token.split(".")
     forged = (
@@ -98,9 +99,7 @@ def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jwt_tokens, "VERIFIED_CACHE_SIZE", 3)
     clock = Clock()
     tokens = codec(clock)
-    issued = [
-        tokens.issue(uuid.uuid4(), WALLET, uuid.uuid4(), clock.now) for _ in range(5)
-    ]
+    issued = [tokens.issue(token_holder(), uuid.uuid4(), clock.now) for _ in range(5)]
     for token in issued:
         tokens.decode(token)
     assert list(tokens._verified) == issued[2:]

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pourtier.application.cached import ReadsThroughCache
-from pourtier.application.common import ClientInfo
 from pourtier.application.legal import check_accepts_all_active
 from pourtier.domain.auth import (
     AccessClaims,
     AccessTokenCodec,
     AuthSession,
+    ClientInfo,
     Nonce,
     RefreshToken,
     SignatureVerifier,
@@ -182,11 +182,9 @@ class AuthUseCases(ReadsThroughCache):
         )
         refresh = new_refresh_token()
         token = self._refresh_token(refresh, uuid.uuid4(), None, now)
-        found = await self.sign_ins.log_in(
-            wallet_address, parsed.nonce, token, client.ip_address, client.user_agent
-        )
+        found = await self.sign_ins.log_in(wallet_address, parsed.nonce, token, client)
         user = found.signed_in(wallet_address, now)
-        access = self.tokens.issue(user.id, user.wallet_address, token.session_id, now)
+        access = self.tokens.issue(user, token.session_id, now)
         return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
 
     async def _start_session(
@@ -214,7 +212,7 @@ class AuthUseCases(ReadsThroughCache):
         await uow.sessions.add_refresh_token(
             self._refresh_token(refresh, session_id, parent_id, now)
         )
-        access = self.tokens.issue(user.id, user.wallet_address, session_id, now)
+        access = self.tokens.issue(user, session_id, now)
         return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
 
     def _refresh_token(

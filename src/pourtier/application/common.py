@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pourtier.domain.unit_of_work import UnitOfWork
@@ -14,11 +13,3 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Recorded with sessions and legal acceptances, as evidence."""
-
-    ip_address: str | None = None
-    user_agent: str | None = None

@@ -9,8 +9,8 @@ from datetime import datetime
 from importlib import resources
 
 from pourtier.application.cached import ReadsThroughCache
-from pourtier.application.common import ClientInfo
 from pourtier.domain.audit import Actor, AuditAction, AuditEntry
+from pourtier.domain.auth import ClientInfo
 from pourtier.domain.errors import ComplianceRequired, Conflict, InvalidInput
 from pourtier.domain.legal import (
     Acceptance,

@@ -239,6 +239,14 @@ class RefreshToken:
 
 
 @dataclass(frozen=True)
+class ClientInfo:
+    """Who is asking, recorded with sessions and legal acceptances as evidence."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
 class AccessClaims:
     user_id: uuid.UUID
     wallet_address: str
@@ -276,12 +284,7 @@ class SignInStore(Protocol):
     async def add_nonce(self, nonce: Nonce) -> None: ...
 
     async def log_in(
-        self,
-        wallet_address: str,
-        nonce: str,
-        token: RefreshToken,
-        ip_address: str | None,
-        user_agent: str | None,
+        self, wallet_address: str, nonce: str, token: RefreshToken, client: ClientInfo
     ) -> LoginRecord:
         """All or nothing, at `token.issued_at`: consume the nonce if it is
         the wallet's, unused, unexpired and the wallet has an account; stamp
@@ -343,12 +346,6 @@ class SignatureVerifier(Protocol):
 class AccessTokenCodec(Protocol):
     expires_in_seconds: int
 
-    def issue(
-        self,
-        user_id: uuid.UUID,
-        wallet_address: str,
-        session_id: uuid.UUID,
-        now: datetime,
-    ) -> str: ...
+    def issue(self, user: User, session_id: uuid.UUID, now: datetime) -> str: ...
 
     def decode(self, token: str) -> AccessClaims: ...

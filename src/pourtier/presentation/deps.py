@@ -9,9 +9,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 
 from pourtier.application.auth import Authenticated
-from pourtier.application.common import ClientInfo
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
+from pourtier.domain.auth import ClientInfo
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.presentation.client_ip import request_client_ip
 

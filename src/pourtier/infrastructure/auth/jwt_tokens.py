@@ -12,6 +12,7 @@ import jwt
 
 from pourtier.domain.auth import CLOCK_SKEW, AccessClaims
 from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.users import User
 
 REQUIRED_CLAIMS = ["sub", "wallet", "sid", "jti", "iat", "exp", "iss", "aud"]
 VERIFIED_CACHE_SIZE = 4096
@@ -53,17 +54,11 @@ class JwtAccessTokens:
         self._clock = clock
         self._verified: dict[str, tuple[AccessClaims, Times]] = {}
 
-    def issue(
-        self,
-        user_id: uuid.UUID,
-        wallet_address: str,
-        session_id: uuid.UUID,
-        now: datetime,
-    ) -> str:
+    def issue(self, user: User, session_id: uuid.UUID, now: datetime) -> str:
         issued = int(now.timestamp())
         claims = {
-            "sub": str(user_id),
-            "wallet": wallet_address,
+            "sub": str(user.id),
+            "wallet": user.wallet_address,
             "sid": str(session_id),
             "jti": secrets.token_hex(12),
             "iat": issued,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pourtier.domain.auth import LoginRecord, Nonce, RefreshToken
+from pourtier.domain.auth import ClientInfo, LoginRecord, Nonce, RefreshToken
 from pourtier.domain.cache import Cache, user_key
 from pourtier.domain.users import User
 from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
@@ -91,12 +91,7 @@ class SqlSignIns:
         await self._statements.execute(_ADD_NONCE, to_columns(nonce))
 
     async def log_in(
-        self,
-        wallet_address: str,
-        nonce: str,
-        token: RefreshToken,
-        ip_address: str | None,
-        user_agent: str | None,
+        self, wallet_address: str, nonce: str, token: RefreshToken, client: ClientInfo
     ) -> LoginRecord:
         row = await self._statements.fetchrow(
             _LOG_IN,
@@ -105,8 +100,8 @@ class SqlSignIns:
                 "wallet": wallet_address,
                 "now": token.issued_at,
                 "session_id": token.session_id,
-                "ip_address": ip_address,
-                "user_agent": user_agent,
+                "ip_address": client.ip_address,
+                "user_agent": client.user_agent,
                 "token_id": token.id,
                 "token_hash": token.token_hash,
                 "expires_at": token.expires_at,
