@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -295,14 +295,10 @@ class KycRepository(Protocol):
 
     async def events(self, user_id: uuid.UUID) -> list[KycEvent]: ...
 
-    async def queue(
-        self, status: KycStatus, limit: int, offset: int
-    ) -> Sequence[KycCase]:
+    async def queue(self, status: KycStatus, limit: int, offset: int) -> list[KycCase]:
         """Cases in `status`, oldest first (by when they got there)."""
         ...
 
-    async def stale(
-        self, provider: str, before: datetime, limit: int
-    ) -> Sequence[KycCase]:
+    async def stale(self, provider: str, before: datetime, limit: int) -> list[KycCase]:
         """Cases of `provider` pending or in review since before `before`."""
         ...

@@ -26,9 +26,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, OrderedDict
 from collections.abc import Collection
-from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 import structlog
 
@@ -48,8 +47,9 @@ class Layer(Enum):
     DATABASE = "database"
 
 
-@dataclass(frozen=True)
-class _Fetched:
+class _Fetched(NamedTuple):
+    """A load's value and the layer that had it (for the hit metrics)."""
+
     value: object
     layer: Layer
 

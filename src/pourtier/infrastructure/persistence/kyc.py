@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -47,9 +46,7 @@ class SqlKycRepository(SqlRepository):
             .order_by(KycEventRow.recorded_at, KycEventRow.occurred_at),
         )
 
-    async def queue(
-        self, status: KycStatus, limit: int, offset: int
-    ) -> Sequence[KycCase]:
+    async def queue(self, status: KycStatus, limit: int, offset: int) -> list[KycCase]:
         return await self._all(
             KycCase,
             select(KycCaseRow)
@@ -59,9 +56,7 @@ class SqlKycRepository(SqlRepository):
             .offset(offset),
         )
 
-    async def stale(
-        self, provider: str, before: datetime, limit: int
-    ) -> Sequence[KycCase]:
+    async def stale(self, provider: str, before: datetime, limit: int) -> list[KycCase]:
         return await self._all(
             KycCase,
             select(KycCaseRow)
