@@ -307,3 +307,23 @@ async def test_the_manual_provider_takes_no_webhooks(
     assert response.status_code == 404, response.text
     assert (await kyc_of(client, tokens))["status"] == "not_started"
     assert await kyc_events(container, user_id(tokens)) == []
+
+
+async def test_a_provider_refusing_our_keys_is_a_502_and_changes_nothing(
+    serve: Serve, sumsub: SumsubStandIn
+) -> None:
+    async with (
+        serve(
+            KYC_PROVIDER="sumsub",
+            SUMSUB_BASE_URL=sumsub.url,
+            SUMSUB_APP_TOKEN=APP_TOKEN,
+            SUMSUB_SECRET_KEY="not-the-secret-key",
+            KYC_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ) as misconfigured,
+        app_client(misconfigured) as client,
+    ):
+        tokens = await create_user(client)
+        refused = await start(client, tokens)
+        assert refused.status_code == 502, refused.text
+        assert "detail" in refused.json()
+        assert (await kyc_of(client, tokens))["status"] == "not_started"

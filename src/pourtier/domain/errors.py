@@ -76,5 +76,10 @@ class Conflict(DomainError):
     """The request collides with the current state (duplicate, already done)."""
 
 
+class UpstreamRefused(DomainError):
+    """A service we depend on refused our call for a reason on our side
+    (configuration): neither the user's fault nor fixed by retrying."""
+
+
 class ServiceUnavailable(DomainError):
     """A dependency the request needs is down; retrying later may work."""

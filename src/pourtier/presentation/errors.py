@@ -20,6 +20,7 @@ from pourtier.domain.errors import (
     NotFound,
     PermissionDenied,
     ServiceUnavailable,
+    UpstreamRefused,
 )
 from pourtier.domain.escrow import ChainRejected, ChainUnavailable
 from pourtier.domain.subscriptions import PaymentRequired
@@ -28,6 +29,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 400),
     (PaymentRequired, 402),
     (ChainRejected, 502),
+    (UpstreamRefused, 502),
     (ChainUnavailable, 503),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),

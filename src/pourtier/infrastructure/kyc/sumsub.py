@@ -36,10 +36,10 @@ import httpx
 from pourtier.domain.errors import (
     AuthenticationFailed,
     Conflict,
-    DomainError,
     InvalidInput,
     NotFound,
     ServiceUnavailable,
+    UpstreamRefused,
 )
 from pourtier.domain.kyc import KycEvent, ProviderStart, RejectionType
 from pourtier.domain.users import KycStatus
@@ -80,7 +80,7 @@ _REVIEW_STATUS: dict[str, KycStatus] = {
 submitted yet) and unknown values apply nothing, `completed` reads the result."""
 
 
-class SumsubRefused(DomainError):
+class SumsubRefused(UpstreamRefused):
     """Sumsub refused a call for a reason retrying will not fix (bad keys,
     unknown level): a configuration problem on our side, not the user's."""
 

@@ -27,7 +27,17 @@ async def kyc_status(auth: CurrentAuth, container: ContainerDep) -> KycOut:
     return KycOut.of(await container.kyc.view(auth.user.id))
 
 
-@router.post("/start", responses=errors(409, s409="Already verified or in review"))
+@router.post(
+    "/start",
+    responses=errors(
+        409,
+        502,
+        503,
+        s409="Already verified or in review",
+        s502="The KYC provider refused the service's call",
+        s503="The KYC provider is unreachable; retry later",
+    ),
+)
 async def start(
     auth: CurrentAuth, container: ContainerDep, body: OptionalBody = NO_DETAILS
 ) -> KycStartOut:
