@@ -25,6 +25,7 @@ from pourtier.domain.auth import (
     new_refresh_token,
 )
 from pourtier.domain.errors import AuthenticationFailed, Conflict
+from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
@@ -161,6 +162,16 @@ class AuthUseCases(ReadsThroughCache):
                     )
                     for doc in documents
                 ]
+            )
+            await uow.outbox.add(
+                Event.of(
+                    EventType.USER_REGISTERED,
+                    ("user", user.id),
+                    now,
+                    user_id=user.id,
+                    wallet_address=user.wallet_address,
+                    accepted_document_ids=[doc.id for doc in documents],
+                )
             )
             pair = await self._start_session(uow, user, client)
             await uow.commit()

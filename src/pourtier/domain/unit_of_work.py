@@ -7,6 +7,7 @@ from typing import Protocol, Self
 from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.escrow import EscrowRepository
+from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
@@ -20,6 +21,7 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     escrow: EscrowRepository
     kyc: KycRepository
+    outbox: Outbox
     subscriptions: SubscriptionRepository
     audit: AuditLog
 

@@ -382,3 +382,37 @@ class AuditLogRow(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     request_id: Mapped[str | None] = mapped_column(String(128))
     ip_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class EventSubjectRow(Base):
+    """Per subject, the sequence number of its latest event."""
+
+    __tablename__ = "event_subjects"
+
+    subject_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxEventRow(Base):
+    """Every event, written with the change it reports (see domain/events.py)."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index(
+            "uq_outbox_events_subject_sequence",
+            "subject_type",
+            "subject_id",
+            "sequence",
+            unique=True,
+        ),
+        Index("ix_outbox_events_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(TZ)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)

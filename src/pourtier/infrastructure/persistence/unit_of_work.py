@@ -17,6 +17,7 @@ from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
 from pourtier.domain.escrow import EscrowRepository
+from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
@@ -29,6 +30,7 @@ from pourtier.infrastructure.persistence.auth import (
 from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.kyc import SqlKycRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
+from pourtier.infrastructure.persistence.outbox import SqlOutbox
 from pourtier.infrastructure.persistence.subscriptions import (
     SqlSubscriptionRepository,
 )
@@ -43,6 +45,7 @@ class SqlUnitOfWork:
     subscriptions: SubscriptionRepository
     escrow: EscrowRepository
     kyc: KycRepository
+    outbox: Outbox
     audit: AuditLog
 
     def __init__(
@@ -64,6 +67,7 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
+        self.outbox = SqlOutbox(self._session)
         self.audit = SqlAuditLog(self._session)
         return self
 
