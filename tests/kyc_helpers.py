@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI
 from tests.helpers import bearer
+from tests.support.db import fetch
 
 LEGAL_NAME = "Zéphyrine Quillfeather-Osei"
 """Distinctive, so that finding it anywhere (a log, a row) is no accident."""
@@ -92,15 +92,12 @@ async def approve(
 
 async def kyc_events(container: Container, user: uuid.UUID) -> list[Any]:
     """The user's kyc_events rows, oldest recorded first."""
-    async with container.engine.connect() as connection:
-        result = await connection.execute(
-            text(
-                "SELECT status, source, event_id, rejection_type, reason "
-                "FROM kyc_events WHERE user_id = :u ORDER BY recorded_at"
-            ),
-            {"u": user},
-        )
-        return list(result.all())
+    return await fetch(
+        container,
+        "SELECT status, source, event_id, rejection_type, reason "
+        "FROM kyc_events WHERE user_id = :u ORDER BY recorded_at",
+        u=user,
+    )
 
 
 @asynccontextmanager

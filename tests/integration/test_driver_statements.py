@@ -18,6 +18,7 @@ from pourtier.infrastructure.persistence.database import (
     to_async_url,
 )
 from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
+from tests.support.db import terminate_backends
 
 BACKEND = Statement("SELECT pg_backend_pid() AS pid, CAST(:n AS int) + :n AS twice")
 
@@ -75,15 +76,7 @@ async def test_a_dead_connection_is_replaced_with_those_opened_before_it(
         )
         first = {row["pid"] for row in rows}
         assert len(first) == 3
-        killer = await asyncpg.connect(plain)
-        try:
-            await killer.execute(
-                "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
-                list(first),
-            )
-        finally:
-            await killer.close()
-        await asyncio.sleep(0.1)
+        await terminate_backends(plain, *first)
         failures: list[BaseException] = []
         after: set[Any] = set()
         for _ in range(4):
@@ -127,12 +120,7 @@ async def test_a_rested_dead_connection_is_replaced_unseen(database_url: str) ->
     statements = DriverStatements(engine)
     try:
         first = (await statements.fetchrow(BACKEND, {"n": 1}))["pid"]
-        killer = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            await killer.execute("SELECT pg_terminate_backend($1)", first)
-        finally:
-            await killer.close()
-        await asyncio.sleep(0.1)
+        await terminate_backends(database_url, first)
         second = (await statements.fetchrow(BACKEND, {"n": 1}))["pid"]
         assert second != first
     finally:

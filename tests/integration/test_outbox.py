@@ -9,23 +9,21 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from pourtier.di.container import Container
 from pourtier.domain.events import Event, EventType
 from tests.helpers import create_user
+from tests.support.db import fetch
 
 
 async def events_of(container: Container, subject_id: str) -> list[tuple[str, int]]:
-    async with container.engine.connect() as connection:
-        rows = await connection.execute(
-            text(
-                "SELECT type, sequence FROM outbox_events WHERE subject_id = :s "
-                "ORDER BY sequence"
-            ),
-            {"s": subject_id},
-        )
-        return [(row.type, row.sequence) for row in rows]
+    rows = await fetch(
+        container,
+        "SELECT type, sequence FROM outbox_events WHERE subject_id = :s "
+        "ORDER BY sequence",
+        s=subject_id,
+    )
+    return [(row.type, row.sequence) for row in rows]
 
 
 def event(subject_id: str) -> Event:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -13,6 +11,7 @@ from pourtier.infrastructure.persistence.database import (
     ping_idle_connections,
     to_async_url,
 )
+from tests.support.db import terminate_backends
 
 
 async def test_a_rested_connection_killed_by_the_server_is_replaced_unseen(
@@ -23,12 +22,7 @@ async def test_a_rested_connection_killed_by_the_server_is_replaced_unseen(
     try:
         async with engine.connect() as connection:
             first = await connection.scalar(text("SELECT pg_backend_pid()"))
-        killer = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            await killer.execute("SELECT pg_terminate_backend($1)", first)
-        finally:
-            await killer.close()
-        await asyncio.sleep(0.1)
+        await terminate_backends(database_url, first)
         async with engine.connect() as connection:
             second = await connection.scalar(text("SELECT pg_backend_pid()"))
         assert second != first

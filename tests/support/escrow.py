@@ -13,11 +13,11 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
-from sqlalchemy import text
 
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana.node import Node
 from tests.helpers import Wallet, bearer, create_user
+from tests.support.db import fetch_value
 
 FOLLOW_TIMEOUT_SECONDS = 10.0
 
@@ -174,14 +174,12 @@ async def create_funded_escrow(
 
 
 async def ledger_balance(container: Container, wallet_address: str) -> int:
-    async with container.engine.connect() as connection:
-        total = await connection.scalar(
-            text(
-                "SELECT coalesce(sum(l.delta), 0) FROM ledger_entries l "
-                "JOIN users u ON u.id = l.user_id WHERE u.wallet_address = :w"
-            ),
-            {"w": wallet_address},
-        )
+    total = await fetch_value(
+        container,
+        "SELECT coalesce(sum(l.delta), 0) FROM ledger_entries l "
+        "JOIN users u ON u.id = l.user_id WHERE u.wallet_address = :w",
+        w=wallet_address,
+    )
     return int(total or 0)
 
 

@@ -17,14 +17,10 @@ authority bootstrapped), so tests fund wallets with `faucet`.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from solders.pubkey import Pubkey
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -32,6 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.localnet_rpc import LocalnetRpc
 from pourtier.infrastructure.solana.rpc_shapes import NODE_UNHEALTHY, RpcError
+from tests.support.threaded import ThreadedServer
 
 
 class RpcTestServer(LocalnetRpc):
@@ -47,8 +44,7 @@ class RpcTestServer(LocalnetRpc):
         self.dropped = 0
         self.calls: list[str] = []
         self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: ThreadedServer | None = None
 
     # --- what tests steer ----------------------------------------------------
 
@@ -97,32 +93,12 @@ class RpcTestServer(LocalnetRpc):
     # --- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test JSON-RPC server did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{port}"
+        self._served = ThreadedServer(self.app, "the test JSON-RPC server")
+        self.url = self._served.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._served is not None:
+            self._served.stop()
 
 
 @contextmanager

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -31,11 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded import ThreadedServer
 
 APP_TOKEN = "sbx:stand-in-app-token"
 SECRET_KEY = "stand-in-secret-key"
@@ -160,8 +160,7 @@ class SumsubStandIn:
                 Route("/resources/accessTokens/sdk", self._sdk_token, methods=["POST"]),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: ThreadedServer | None = None
 
     # --- what tests steer ----------------------------------------------------
 
@@ -332,32 +331,12 @@ class SumsubStandIn:
     # --- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Sumsub stand-in did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{port}"
+        self._served = ThreadedServer(self.app, "the Sumsub stand-in")
+        self.url = self._served.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._served is not None:
+            self._served.stop()
 
 
 def _error(code: int, description: str) -> JSONResponse:
