@@ -6,6 +6,7 @@ the transaction that confirms the charge; here they are only read.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,5 +51,7 @@ class ReceiptUseCases:
     async def pdf(
         self, user_id: uuid.UUID, receipt_id: uuid.UUID
     ) -> tuple[ReceiptView, bytes]:
+        """Drawn off the event loop: a page takes a few milliseconds of CPU."""
         view = await self.get(user_id, receipt_id)
-        return view, self.render(view.receipt, view.explorer_url)
+        document = await asyncio.to_thread(self.render, view.receipt, view.explorer_url)
+        return view, document

@@ -2,14 +2,14 @@
 
 fpdf2 is pure Python and maintained; its core Helvetica font needs no font
 file, and every value on a receipt is ASCII (numbers, base58, URLs, ISO dates).
+It is imported on the first receipt asked for, not at start: with Pillow and
+fontTools it takes about 0.25 s to import, which every `pourtier` command and
+worker would otherwise pay.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 
 from pourtier.domain.money import format_usdc
 from pourtier.domain.receipts import Receipt
@@ -25,6 +25,9 @@ def _day(moment: datetime) -> str:
 
 def render_receipt_pdf(receipt: Receipt, explorer: str | None) -> bytes:
     """The receipt's PDF: what was paid, for what, and where to verify it."""
+    from fpdf import FPDF
+    from fpdf.enums import XPos, YPos
+
     pdf = FPDF(format="A4")
     pdf.set_title(f"{SERVICE_NAME} receipt {receipt.number}")
     pdf.set_creator(SERVICE_NAME)
