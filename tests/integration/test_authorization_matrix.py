@@ -33,6 +33,7 @@ RESOURCE_OF_PARAMETER = {
     "user_id": "user",
     "transaction_id": "escrow_transaction",
     "subscription_id": "subscription",
+    "receipt_id": "receipt",
 }
 # The most harmful form of a request, where a route takes options.
 QUERY = {("DELETE", "/api/subscriptions/{subscription_id}"): {"immediately": "true"}}
@@ -42,6 +43,8 @@ KNOWN_ID_ROUTES = {
     ("GET", "/api/subscriptions/{subscription_id}"),
     ("DELETE", "/api/subscriptions/{subscription_id}"),
     ("POST", "/api/subscriptions/{subscription_id}/resume"),
+    ("GET", "/api/subscriptions/receipts/{receipt_id}"),
+    ("GET", "/api/subscriptions/receipts/{receipt_id}.pdf"),
 }
 ADMIN_PREFIX = "/api/admin/"
 KNOWN_ADMIN_ROUTES = {
@@ -95,10 +98,13 @@ async def owned_resources(
     assert subscribed.status_code == 201, subscribed.text
     listed = await client.get("/api/escrow/transactions", headers=bearer(tokens))
     assert listed.status_code == 200, listed.text
+    receipts = await client.get("/api/subscriptions/receipts", headers=bearer(tokens))
+    assert receipts.status_code == 200, receipts.text
     return tokens, {
         "user": tokens["user"]["id"],
         "escrow_transaction": listed.json()[0]["id"],
         "subscription": subscribed.json()["id"],
+        "receipt": receipts.json()[0]["id"],
     }
 
 
@@ -159,7 +165,10 @@ async def test_every_id_route_hides_other_users_resources(
         values = {name: ids[RESOURCE_OF_PARAMETER[name]] for name in names}
         mine = await client.get(path.format(**values), headers=bearer(owner))
         assert mine.status_code == 200, (path, mine.text)
-        assert mine.json()["id"] in values.values()
+        if mine.headers["content-type"] == "application/pdf":  # a receipt's
+            assert mine.content.startswith(b"%PDF-")
+        else:
+            assert mine.json()["id"] in values.values()
 
 
 async def test_every_admin_route_refuses_a_plain_user(

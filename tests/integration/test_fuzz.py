@@ -205,10 +205,14 @@ async def test_every_endpoint_survives_generated_requests(
         subscribed = await subscribe(client, tokens, "basic")
         assert subscribed.status_code == 201, subscribed.text
         listed = await client.get("/api/escrow/transactions", headers=bearer(tokens))
+        receipts = await client.get(
+            "/api/subscriptions/receipts", headers=bearer(tokens)
+        )
         owned = {
             "user_id": tokens["user"]["id"],
             "transaction_id": listed.json()[0]["id"],
             "subscription_id": subscribed.json()["id"],
+            "receipt_id": receipts.json()[0]["id"],
         }
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
         operations = [ok(result) for result in schema.get_all_operations()]

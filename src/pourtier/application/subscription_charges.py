@@ -38,6 +38,7 @@ from pourtier.domain.escrow import (
     TransactionType,
 )
 from pourtier.domain.money import format_usdc
+from pourtier.domain.receipts import Receipt
 from pourtier.domain.subscriptions import (
     GRACE,
     ChargeKind,
@@ -234,6 +235,8 @@ class ChargeSettlement:
         subscription.updated_at = now
         await uow.subscriptions.save_charge(charge)
         await uow.subscriptions.save(subscription)
+        if charge.status is ChargeStatus.CONFIRMED:
+            await self._issue_receipt(uow, subscription, charge, transaction, now)
         log.info(
             "subscription charge settled",
             subscription_id=str(subscription.id),
@@ -241,6 +244,44 @@ class ChargeSettlement:
             charge_status=charge.status.value,
             subscription_status=subscription.status.value,
         )
+
+    async def _issue_receipt(
+        self,
+        uow: UnitOfWork,
+        subscription: Subscription,
+        charge: SubscriptionCharge,
+        transaction: EscrowTransaction,
+        now: datetime,
+    ) -> None:
+        """The charge's receipt, in the transaction that confirms it.
+
+        Only the settlement that moves the charge (locked) from PENDING to
+        CONFIRMED gets here, so a retry or a second follower issues none; the
+        look-up first keeps a number from being taken for nothing.
+        """
+        if await uow.receipts.for_charge(charge.id) is not None:
+            return
+        assert transaction.signature is not None  # confirmed: it was sent
+        if charge.kind is ChargeKind.UPGRADE:  # the rest of the current period
+            period_end = subscription.current_period_end
+        else:
+            period_end = charge.period_start + self.plans[charge.plan].period
+        receipt = await uow.receipts.issue(
+            Receipt(
+                sequence=0,
+                user_id=charge.user_id,
+                subscription_id=charge.subscription_id,
+                charge_id=charge.id,
+                kind=charge.kind,
+                plan=charge.plan,
+                period_start=charge.period_start,
+                period_end=period_end,
+                amount=charge.amount,
+                signature=transaction.signature,
+                issued_at=now,
+            )
+        )
+        log.info("receipt issued", number=receipt.number, charge_id=str(charge.id))
 
     def _paid(self, subscription: Subscription, charge: SubscriptionCharge) -> None:
         """Grant the plan the charge paid for, never the one the subscription

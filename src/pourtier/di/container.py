@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -22,6 +23,7 @@ from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
 from pourtier.application.kyc import KycUseCases
 from pourtier.application.legal import LegalUseCases
+from pourtier.application.receipts import ReceiptUseCases
 from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
@@ -30,6 +32,7 @@ from pourtier.config import Settings
 from pourtier.domain.auth import SignInPolicy
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
+from pourtier.domain.receipts import explorer_url
 from pourtier.domain.subscriptions import default_plans
 from pourtier.domain.users import RolePolicy
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens
@@ -66,6 +69,7 @@ from pourtier.infrastructure.persistence.database import (
 from pourtier.infrastructure.persistence.sign_in import SqlSignIns
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limiter import RateLimiter
+from pourtier.infrastructure.receipt_pdf import render_receipt_pdf
 from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local_chain import (
@@ -116,6 +120,7 @@ class Container:
     escrow: EscrowUseCases
     kyc: KycUseCases
     subscriptions: SubscriptionUseCases
+    receipts: ReceiptUseCases
     renewals: SubscriptionRenewals
     cache: TwoLevelCache
     invalidations: InvalidationListener
@@ -397,6 +402,13 @@ def build_container(
             kyc=kyc_policy,
             confirm_timeout_seconds=settings.CHAIN_CONFIRM_TIMEOUT_SECONDS,
             cache=cache,
+        ),
+        receipts=ReceiptUseCases(
+            uow=uow,
+            explorer=partial(
+                explorer_url, settings.SOLANA_CLUSTER, rpc_url=settings.SOLANA_RPC_URL
+            ),
+            render=render_receipt_pdf,
         ),
         renewals=SubscriptionRenewals(**vars(billing)),
         cache=cache,

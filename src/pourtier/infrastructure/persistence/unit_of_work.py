@@ -20,6 +20,7 @@ from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
+from pourtier.domain.receipts import ReceiptRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
 from pourtier.infrastructure.persistence.audit import SqlAuditLog
@@ -31,6 +32,7 @@ from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.kyc import SqlKycRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
 from pourtier.infrastructure.persistence.outbox import SqlOutbox
+from pourtier.infrastructure.persistence.receipts import SqlReceiptRepository
 from pourtier.infrastructure.persistence.subscriptions import (
     SqlSubscriptionRepository,
 )
@@ -43,6 +45,7 @@ class SqlUnitOfWork:
     nonces: NonceRepository
     sessions: SessionRepository
     subscriptions: SubscriptionRepository
+    receipts: ReceiptRepository
     escrow: EscrowRepository
     kyc: KycRepository
     outbox: Outbox
@@ -66,6 +69,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._session, changed)
         self.subscriptions = SqlSubscriptionRepository(self._session, changed)
         self.escrow = SqlEscrowRepository(self._session)
+        self.receipts = SqlReceiptRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
         self.outbox = SqlOutbox(self._session)
         self.audit = SqlAuditLog(self._session)

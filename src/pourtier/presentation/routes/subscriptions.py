@@ -25,6 +25,7 @@ from pourtier.presentation.schemas.subscriptions import (
     AccessOut,
     PaymentFailedOut,
     PlanOut,
+    ReceiptOut,
     SubscribeIn,
     SubscriptionOut,
 )
@@ -130,6 +131,49 @@ async def check(request: Request) -> Response:
     auth = await require_compliance(request, await current_auth(request))
     access = await container_of(request).subscriptions.check(auth.user.id)
     return ModelResponse(AccessOut.model_validate(access))
+
+
+# Receipts come before `/{subscription_id}`, which would otherwise take
+# "receipts" for an id, and `{receipt_id}.pdf` before `{receipt_id}`, which
+# would otherwise take "<id>.pdf" for one (test_receipts.py asks both).
+@router.get("/receipts")
+async def list_receipts(
+    auth: CurrentAuth,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[ReceiptOut]:
+    """The caller's receipts, newest first: one per confirmed charge."""
+    views = await container.receipts.list_for_user(auth.user.id, limit, offset)
+    return [ReceiptOut.of(view) for view in views]
+
+
+@router.get(
+    "/receipts/{receipt_id}.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "One A4 page"},
+        **NOT_YOURS,
+    },
+)
+async def receipt_pdf(
+    receipt_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> Response:
+    """The receipt, printable."""
+    view, document = await container.receipts.pdf(auth.user.id, receipt_id)
+    filename = f"receipt-{view.receipt.number}.pdf"
+    return Response(
+        document,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/receipts/{receipt_id}", responses=NOT_YOURS)
+async def get_receipt(
+    receipt_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> ReceiptOut:
+    return ReceiptOut.of(await container.receipts.get(auth.user.id, receipt_id))
 
 
 @router.get("/{subscription_id}", responses=NOT_YOURS)

@@ -5,8 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pourtier.application.receipts import ReceiptView
 from pourtier.application.subscription_answers import SubscriptionView
-from pourtier.domain.subscriptions import PlanName
+from pourtier.domain.subscriptions import ChargeKind, PlanName
 from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 
 
@@ -66,3 +67,29 @@ class AccessOut(Out):
     )
     max_active_strategies: int | None = Field(description="null: unlimited")
     features: list[str]
+
+
+class ReceiptOut(Out):
+    id: uuid.UUID
+    number: str = Field(description="Sequential across the service: PT-000123")
+    subscription_id: uuid.UUID
+    kind: ChargeKind
+    plan: PlanName
+    period_start: datetime
+    period_end: datetime
+    amount: Usdc
+    signature: str = Field(description="The charge's on-chain signature")
+    explorer_url: str | None = Field(
+        description="The transaction on Solana Explorer for the configured "
+        "cluster; null on a local chain the explorer cannot reach"
+    )
+    issued_at: datetime
+
+    @classmethod
+    def of(cls, view: ReceiptView) -> ReceiptOut:
+        receipt = view.receipt
+        fields = vars(receipt) | {
+            "number": receipt.number,
+            "explorer_url": view.explorer_url,
+        }
+        return cls.model_validate(fields)
