@@ -20,6 +20,7 @@ from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
+from pourtier.domain.notifications import NotificationRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
 from pourtier.infrastructure.persistence.audit import SqlAuditLog
@@ -30,6 +31,9 @@ from pourtier.infrastructure.persistence.auth import (
 from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.kyc import SqlKycRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
+from pourtier.infrastructure.persistence.notifications import (
+    SqlNotificationRepository,
+)
 from pourtier.infrastructure.persistence.outbox import SqlOutbox
 from pourtier.infrastructure.persistence.subscriptions import (
     SqlSubscriptionRepository,
@@ -46,6 +50,7 @@ class SqlUnitOfWork:
     escrow: EscrowRepository
     kyc: KycRepository
     outbox: Outbox
+    notifications: NotificationRepository
     audit: AuditLog
 
     def __init__(
@@ -68,6 +73,7 @@ class SqlUnitOfWork:
         self.escrow = SqlEscrowRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
         self.outbox = SqlOutbox(self._session)
+        self.notifications = SqlNotificationRepository(self._session)
         self.audit = SqlAuditLog(self._session)
         return self
 
