@@ -207,5 +207,5 @@ def _new_version_notice(document: LegalDocument, now: datetime) -> Notification:
         f"New version of the {document.title}",
         f"Version {document.version} of the {document.title} is published; "
         "accept it to keep using subscriptions and the escrow.",
-        **document_summary(document),
+        document=document_summary(document),
     )
