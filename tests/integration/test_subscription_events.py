@@ -1,0 +1,149 @@
+"""Subscriptions and payments tell their changes, with the on-chain signature;
+the notice pass announces each renewal once, and a shortfall with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from pourtier.di.container import Container
+from pourtier.domain.money import format_usdc
+from tests.event_helpers import events_about, notification_kinds, types_about
+from tests.helpers import TestClock, bearer, create_user, login
+from tests.subscription_helpers import (
+    DAY,
+    PRO,
+    check_books,
+    end_of,
+    escrow_balance,
+    move_to,
+    subscribe,
+    subscribed,
+)
+
+
+@pytest.fixture(autouse=True)
+async def books(container: Container) -> AsyncIterator[None]:
+    async for _ in check_books(container):
+        yield
+
+
+def uid(tokens: dict[str, Any]) -> str:
+    return str(tokens["user"]["id"])
+
+
+async def of_type(container: Container, user: str, type: str) -> list[dict[str, Any]]:
+    return [e for e in await events_about(container, user) if e["type"] == type]
+
+
+async def test_a_subscriptions_life_is_told_in_order_with_its_payments(
+    client: httpx.AsyncClient, container: Container, clock: TestClock
+) -> None:
+    wallet, tokens, sub = await subscribed(client, container, "basic", "180")
+    user = uid(tokens)
+    assert [t for t in await types_about(container, user) if "." in t][-2:] == [
+        "payment.completed",
+        "subscription.activated",
+    ]
+    [paid] = await of_type(container, user, "payment.completed")
+    assert paid["data"]["signature"] == sub["charge_signature"]
+    assert paid["data"]["amount"] == "29.990000"
+    assert (paid["subject_type"], paid["subject_id"]) == ("subscription", sub["id"])
+    assert "payment_completed" in await notification_kinds(container, user)
+
+    clock.offset = 10 * DAY
+    tokens = await login(client, wallet)
+    upgraded = await subscribe(client, tokens, "pro")
+    assert upgraded.status_code == 200, upgraded.text
+    [changed] = await of_type(container, user, "subscription.plan_changed")
+    assert (changed["data"]["previous_plan"], changed["data"]["plan"]) == (
+        "basic",
+        "pro",
+    )
+
+    # The notice window: announced once, however many passes run.
+    move_to(clock, end_of(sub) - 2 * DAY)
+    for _ in range(3):
+        await container.notices.run_once()
+    [upcoming] = await of_type(container, user, "subscription.renewal_upcoming")
+    assert upcoming["data"]["amount"] == format_usdc(PRO)
+    assert await of_type(container, user, "escrow.balance_low") == []
+
+    move_to(clock, end_of(sub))
+    assert await container.renewals.run_once() >= 1
+    [renewed] = await of_type(container, user, "subscription.renewed")
+    previous = datetime.fromisoformat(renewed["data"]["previous_period_end"])
+    assert previous == end_of(sub)
+    assert len(await of_type(container, user, "payment.completed")) == 3
+    next_end = end_of(sub) + 30 * DAY
+
+    # Too little left for the next month: told before, with the shortfall.
+    move_to(clock, next_end - 2 * DAY)
+    await container.notices.run_once()
+    await container.notices.run_once()
+    assert len(await of_type(container, user, "subscription.renewal_upcoming")) == 2
+    [low] = await of_type(container, user, "escrow.balance_low")
+    left = await escrow_balance(container, wallet)
+    assert low["data"]["shortfall"] == format_usdc(PRO - left)
+    assert low["data"]["balance_short"] is True
+
+    move_to(clock, next_end)
+    assert await container.renewals.run_once() >= 1
+    [failed] = await of_type(container, user, "payment.failed")
+    assert "balance" in failed["data"]["reason"]
+    assert failed["data"]["signature"] is None
+    assert len(await of_type(container, user, "subscription.past_due")) == 1
+
+    move_to(clock, next_end + 3 * DAY)
+    assert await container.renewals.run_once() >= 1
+    assert len(await of_type(container, user, "subscription.expired")) == 1
+    kinds = await notification_kinds(container, user)
+    for kind in ("renewal_upcoming", "balance_low", "payment_failed", "past_due"):
+        assert kind in kinds
+    assert kinds[-1] == "expired"
+    sequences = [
+        e["sequence"]
+        for e in await events_about(container, user)
+        if e["subject_id"] == sub["id"]
+    ]
+    assert sorted(sequences) == list(range(1, len(sequences) + 1))
+
+
+async def test_cancellations_are_told_when_access_ends_and_refusals_tell_nothing(
+    client: httpx.AsyncClient, container: Container, clock: TestClock
+) -> None:
+    broke = await create_user(client)
+    refused = await subscribe(client, broke, "basic")
+    assert refused.status_code == 402
+    assert await types_about(container, uid(broke)) == ["user.registered"]
+
+    wallet, tokens, sub = await subscribed(client, container, "basic", "100")
+    user = uid(tokens)
+    later = await client.delete(
+        f"/api/subscriptions/{sub['id']}", headers=bearer(tokens)
+    )
+    assert later.status_code == 200, later.text
+    assert await of_type(container, user, "subscription.canceled") == []
+    move_to(clock, end_of(sub) - DAY)
+    await container.notices.run_once()  # not renewing: nothing to announce
+    assert await of_type(container, user, "subscription.renewal_upcoming") == []
+    move_to(clock, end_of(sub))
+    assert await container.renewals.run_once() >= 1
+    [canceled] = await of_type(container, user, "subscription.canceled")
+    assert canceled["data"]["status"] == "canceled"
+
+    clock.offset += timedelta(minutes=1)
+    tokens = await login(client, wallet)
+    again = await subscribe(client, tokens, "basic")
+    assert again.status_code == 201, again.text
+    now = await client.delete(
+        f"/api/subscriptions/{again.json()['id']}",
+        params={"immediately": "true"},
+        headers=bearer(tokens),
+    )
+    assert now.status_code == 200, now.text
+    assert len(await of_type(container, user, "subscription.canceled")) == 2
