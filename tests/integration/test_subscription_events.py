@@ -3,6 +3,8 @@ the notice pass announces each renewal once, and a shortfall with it."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,12 +13,16 @@ import httpx
 import pytest
 
 from pourtier.di.container import Container
+from pourtier.domain.escrow import ChainUnavailable, EscrowState
 from pourtier.domain.money import format_usdc
+from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from tests.event_helpers import events_about, notification_kinds, types_about
 from tests.helpers import TestClock, bearer, create_user, login
 from tests.subscription_helpers import (
+    BASIC,
     DAY,
     PRO,
+    chain_copy,
     check_books,
     end_of,
     escrow_balance,
@@ -147,3 +153,29 @@ async def test_cancellations_are_told_when_access_ends_and_refusals_tell_nothing
     )
     assert now.status_code == 200, now.text
     assert len(await of_type(container, user, "subscription.canceled")) == 2
+
+
+class ChainDown(SolanaEscrowChain):
+    async def escrow_state(self, wallet_address: str) -> EscrowState:
+        raise ChainUnavailable("down for the test")
+
+
+async def test_two_notice_passes_at_once_tell_once_and_an_outage_tells_nothing(
+    client: httpx.AsyncClient, container: Container, clock: TestClock
+) -> None:
+    _, tokens, sub = await subscribed(client, container, "basic", "40")
+    user = uid(tokens)
+    move_to(clock, end_of(sub) - DAY)
+    down = dataclasses.replace(
+        container.notices, chain=chain_copy(container, ChainDown)
+    )
+    await down.run_once()  # the announcement is rolled back with the outage
+    assert await of_type(container, user, "subscription.renewal_upcoming") == []
+    assert "renewal_upcoming" not in await notification_kinds(container, user)
+
+    await asyncio.gather(container.notices.run_once(), container.notices.run_once())
+    assert len(await of_type(container, user, "subscription.renewal_upcoming")) == 1
+    [low] = await of_type(container, user, "escrow.balance_low")
+    assert low["data"]["shortfall"] == format_usdc(2 * BASIC - 40_000_000)
+    kinds = await notification_kinds(container, user)
+    assert kinds.count("renewal_upcoming") == kinds.count("balance_low") == 1
