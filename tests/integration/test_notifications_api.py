@@ -90,5 +90,11 @@ async def test_marking_read_by_ids_and_all_touches_only_your_own(
     assert (await read(client, mine, {"all": True})).json()["marked"] == 0
     assert (await page(client, theirs))["unread"] == 2
 
-    for bad in ({}, {"ids": []}, {"ids": my_ids, "all": True}, {"all": False}):
+    bad_bodies: list[dict[str, Any]] = [
+        {},
+        {"ids": []},
+        {"ids": my_ids, "all": True},
+        {"all": False},
+    ]
+    for bad in bad_bodies:
         assert (await read(client, mine, bad)).status_code == 422, bad
