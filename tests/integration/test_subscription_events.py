@@ -179,3 +179,22 @@ async def test_two_notice_passes_at_once_tell_once_and_an_outage_tells_nothing(
     assert low["data"]["shortfall"] == format_usdc(2 * BASIC - 40_000_000)
     kinds = await notification_kinds(container, user)
     assert kinds.count("renewal_upcoming") == kinds.count("balance_low") == 1
+
+
+async def test_a_scheduled_downgrade_is_told_as_a_plan_change_when_it_takes_effect(
+    client: httpx.AsyncClient, container: Container, clock: TestClock
+) -> None:
+    _, tokens, sub = await subscribed(client, container, "pro", "250")
+    user = uid(tokens)
+    scheduled = await subscribe(client, tokens, "basic")
+    assert scheduled.status_code == 200, scheduled.text
+    assert await of_type(container, user, "subscription.plan_changed") == []
+    move_to(clock, end_of(sub))
+    assert await container.renewals.run_once() >= 1
+    [changed] = await of_type(container, user, "subscription.plan_changed")
+    assert (changed["data"]["previous_plan"], changed["data"]["plan"]) == (
+        "pro",
+        "basic",
+    )
+    [renewed] = await of_type(container, user, "subscription.renewed")
+    assert renewed["data"]["plan"] == "basic"
