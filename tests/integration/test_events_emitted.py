@@ -10,7 +10,9 @@ from datetime import timedelta
 import httpx
 
 from pourtier.di.container import Container
+from pourtier.domain.escrow import EscrowTransaction
 from pourtier.domain.legal import DocumentType
+from pourtier.domain.unit_of_work import UnitOfWork
 from tests.admin_helpers import create_admin
 from tests.event_helpers import (
     events_about,
@@ -186,3 +188,26 @@ async def test_escrow_transactions_are_told_as_they_settle_external_ones_too(
     failed = await the_event(container, user, "escrow.transaction_failed")
     assert failed["subject_id"] == second["transaction_id"]
     assert failed["data"]["error"]
+
+
+async def test_a_settlement_rolled_back_tells_nothing_until_it_commits(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    wallet, tokens = await create_funded_escrow(client, container, deposit=None)
+    body = await prepare_signed(
+        client, tokens, wallet, "/api/escrow/deposit", {"amount": "3"}
+    )
+    await client.post("/api/escrow/submit", json=body, headers=bearer(tokens))
+
+    async def hook(uow: UnitOfWork, transaction: EscrowTransaction) -> None:
+        raise RuntimeError("subscriber bug")
+
+    container.escrow.settlement_hooks.append(hook)
+    try:
+        await container.escrow.follower.run_once()
+    finally:
+        container.escrow.settlement_hooks.remove(hook)
+    user = uid(tokens)
+    assert "escrow.deposit_confirmed" not in await types_about(container, user)
+    await container.escrow.follower.run_once()
+    assert (await types_about(container, user)).count("escrow.deposit_confirmed") == 1

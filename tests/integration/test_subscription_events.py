@@ -18,6 +18,7 @@ from pourtier.domain.money import format_usdc
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from tests.event_helpers import events_about, notification_kinds, types_about
 from tests.helpers import TestClock, bearer, create_user, login
+from tests.integration.test_subscriptions import client_for
 from tests.subscription_helpers import (
     BASIC,
     DAY,
@@ -26,10 +27,13 @@ from tests.subscription_helpers import (
     check_books,
     end_of,
     escrow_balance,
+    lossy_subscriptions,
     move_to,
+    revoke_delegate,
     subscribe,
     subscribed,
 )
+from tests.support.escrow import create_funded_escrow
 
 
 @pytest.fixture(autouse=True)
@@ -198,3 +202,26 @@ async def test_a_scheduled_downgrade_is_told_as_a_plan_change_when_it_takes_effe
     )
     [renewed] = await of_type(container, user, "subscription.renewed")
     assert renewed["data"]["plan"] == "basic"
+
+
+async def test_a_charge_failing_on_chain_is_told_with_its_signature_and_no_activation(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    wallet, tokens = await create_funded_escrow(client, container, deposit="100")
+    user = uid(tokens)
+    lossy = lossy_subscriptions(container, 0.1)
+    async with await client_for(
+        dataclasses.replace(container, subscriptions=lossy)
+    ) as lossy_client:
+        pending = await subscribe(lossy_client, tokens, "basic")
+        assert pending.status_code == 202
+        assert await of_type(container, user, "payment.failed") == []
+        await revoke_delegate(container, wallet)  # before the charge lands
+        await container.escrow.follower.run_once()
+    [failed] = await of_type(container, user, "payment.failed")
+    assert failed["data"]["signature"]
+    assert failed["data"]["kind"] == "initial"
+    assert len(await of_type(container, user, "subscription.expired")) == 1
+    assert await of_type(container, user, "subscription.activated") == []
+    assert await of_type(container, user, "escrow.transaction_failed") == []
+    assert await notification_kinds(container, user) == ["payment_failed"]
