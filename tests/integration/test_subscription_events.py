@@ -183,6 +183,10 @@ async def test_two_notice_passes_at_once_tell_once_and_an_outage_tells_nothing(
     assert low["data"]["shortfall"] == format_usdc(2 * BASIC - 40_000_000)
     kinds = await notification_kinds(container, user)
     assert kinds.count("renewal_upcoming") == kinds.count("balance_low") == 1
+    now = clock()
+    async with container.notices.uow() as uow:  # told: no longer due
+        due = await uow.notifications.renewals_due(now, now + 3 * DAY, 1000)
+    assert sub["id"] not in {str(d.subscription_id) for d in due}
 
 
 async def test_a_scheduled_downgrade_is_told_as_a_plan_change_when_it_takes_effect(
