@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     BASIC_PRICE_USDC: Decimal = Decimal("29.99")
     PRO_PRICE_USDC: Decimal = Decimal("99.99")
     SUBSCRIPTION_GRACE_DAYS: int = Field(default=3, ge=0)
+    RENEWAL_NOTICE_DAYS: int = Field(
+        default=3, ge=0, description="Days before a renewal its notice is sent."
+    )
     PREPARED_TRANSACTION_TTL_SECONDS: int = Field(default=120, ge=10)
     CHAIN_CONFIRM_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
     RUN_WORKERS: bool = Field(

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from pourtier.di.container import Container
 from tests.conftest import Serve
+from tests.event_helpers import events_about, notification_kinds
 from tests.helpers import TestClock, create_user
 from tests.kyc_helpers import app_client, kyc_events, kyc_of, me, start, user_id
 from tests.support.sumsub import (
@@ -327,3 +328,20 @@ async def test_a_provider_refusing_our_keys_is_a_502_and_changes_nothing(
         assert refused.status_code == 502, refused.text
         assert "detail" in refused.json()
         assert (await kyc_of(client, tokens))["status"] == "not_started"
+
+
+async def test_a_providers_decision_is_told_once_however_often_it_comes(
+    other: httpx.AsyncClient, served: Container, sumsub: SumsubStandIn
+) -> None:
+    _, external = await started(other)
+    sumsub.set_review(external, "RED", reject_type="RETRY", at=soon())
+    webhook = sumsub.webhook_for("applicantReviewed", external)
+    for _ in range(3):
+        assert (await post(other, webhook)).status_code == 204
+    changes = [
+        (e["data"]["previous_status"], e["data"]["status"])
+        for e in await events_about(served, external)
+        if e["type"] == "kyc.status_changed"
+    ]
+    assert changes == [("not_started", "pending"), ("pending", "rejected")]
+    assert await notification_kinds(served, external) == ["kyc_decision"]

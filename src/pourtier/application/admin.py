@@ -15,6 +15,7 @@ from pourtier.domain.audit import Actor, AuditAction, AuditEntry, AuditQuery
 from pourtier.domain.auth import AuthSession
 from pourtier.domain.errors import NotFound, PermissionDenied
 from pourtier.domain.escrow import EscrowTransaction
+from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.subscriptions import Subscription
 from pourtier.domain.unit_of_work import UnitOfWork
@@ -135,6 +136,17 @@ class AdminUseCases(ReadsThroughCache):
             ended = await uow.sessions.revoke_user_sessions(
                 user_id, self.clock(), "admin"
             )
+            if ended:
+                await uow.outbox.add(
+                    Event.of(
+                        EventType.SESSION_REVOKED,
+                        ("user", user_id),
+                        self.clock(),
+                        user_id=user_id,
+                        session_ids=ended,
+                        reason="admin",
+                    )
+                )
             await uow.audit.append(
                 AuditEntry.of(
                     actor,

@@ -266,6 +266,9 @@ class AuthUseCases(ReadsThroughCache):
                 children = await uow.sessions.children_of(token.id)
                 if not token.may_redeem_again(children, now):
                     await uow.sessions.revoke_session(session.id, now, "token_reuse")
+                    await _revoked(
+                        uow, session.user_id, [session.id], "token_reuse", now
+                    )
                     await uow.commit()
                     raise AuthenticationFailed(
                         "refresh_token",
@@ -304,14 +307,39 @@ class AuthUseCases(ReadsThroughCache):
         return removed
 
     async def logout(self, session_id: uuid.UUID) -> None:
+        now = self.clock()
         async with self.uow() as uow:
-            await uow.sessions.revoke_session(session_id, self.clock(), "logout")
+            session = await uow.sessions.get_session(session_id)
+            await uow.sessions.revoke_session(session_id, now, "logout")
+            if session is not None and session.revoked_at is None:
+                await _revoked(uow, session.user_id, [session_id], "logout", now)
             await uow.commit()
 
     async def logout_all(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        now = self.clock()
         async with self.uow() as uow:
-            ended = await uow.sessions.revoke_user_sessions(
-                user_id, self.clock(), "logout_all"
-            )
+            ended = await uow.sessions.revoke_user_sessions(user_id, now, "logout_all")
+            await _revoked(uow, user_id, ended, "logout_all", now)
             await uow.commit()
         return ended
+
+
+async def _revoked(
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    session_ids: Sequence[uuid.UUID],
+    reason: str,
+    now: datetime,
+) -> None:
+    """`session.revoked` for the sessions just ended (none: nothing to tell)."""
+    if session_ids:
+        await uow.outbox.add(
+            Event.of(
+                EventType.SESSION_REVOKED,
+                ("user", user_id),
+                now,
+                user_id=user_id,
+                session_ids=list(session_ids),
+                reason=reason,
+            )
+        )

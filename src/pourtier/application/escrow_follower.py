@@ -47,6 +47,8 @@ from pourtier.domain.escrow import (
     TransactionStatus,
     TransactionType,
 )
+from pourtier.domain.events import Event, EventType
+from pourtier.domain.money import format_usdc
 from pourtier.domain.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -211,6 +213,24 @@ class EscrowFollower:
             if transaction.type is TransactionType.INITIALIZE:
                 assert transaction.signature is not None
                 await uow.escrow.add_cursor(transaction.user_id, transaction.signature)
+        event = _settled_event(transaction)
+        if event is not None:
+            await uow.outbox.add(
+                Event.of(
+                    event,
+                    ("escrow_transaction", transaction.id),
+                    self.clock(),
+                    transaction_id=transaction.id,
+                    user_id=transaction.user_id,
+                    wallet_address=transaction.wallet_address,
+                    transaction_type=transaction.type,
+                    status=transaction.status,
+                    amount=format_usdc(transaction.amount),
+                    signature=transaction.signature,
+                    external=transaction.prepared_transaction is None,
+                    error=transaction.error,
+                )
+            )
         for hook in self.settlement_hooks:
             await hook(uow, transaction)
         log.info(
@@ -310,3 +330,22 @@ class EscrowFollower:
         transaction.submitted_at = self.clock()
         await uow.escrow.save(transaction)
         return await self._follow(uow, transaction, await self.chain.block_height())
+
+
+_CONFIRMED = {
+    TransactionType.INITIALIZE: EventType.ESCROW_INITIALIZED,
+    TransactionType.DEPOSIT: EventType.ESCROW_DEPOSIT_CONFIRMED,
+    TransactionType.EXTERNAL_DEPOSIT: EventType.ESCROW_DEPOSIT_CONFIRMED,
+    TransactionType.WITHDRAW: EventType.ESCROW_WITHDRAWAL_CONFIRMED,
+    TransactionType.EXTERNAL_WITHDRAWAL: EventType.ESCROW_WITHDRAWAL_CONFIRMED,
+}
+
+
+def _settled_event(transaction: EscrowTransaction) -> EventType | None:
+    """What a final transaction tells; a charge is told as a payment instead
+    (`payment.completed` / `payment.failed`, by the charge settlement)."""
+    if transaction.type is TransactionType.SUBSCRIPTION_CHARGE:
+        return None
+    if transaction.status is TransactionStatus.CONFIRMED:
+        return _CONFIRMED[transaction.type]
+    return EventType.ESCROW_TRANSACTION_FAILED

@@ -17,6 +17,7 @@ import structlog
 from pourtier.application.common import Clock, UnitOfWorkFactory
 from pourtier.domain.audit import Actor, AuditAction, AuditEntry
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.events import Event, EventType
 from pourtier.domain.kyc import (
     KycCase,
     KycEvent,
@@ -25,6 +26,7 @@ from pourtier.domain.kyc import (
     PersonalDetails,
     RejectionType,
 )
+from pourtier.domain.notifications import Notification, NotificationKind
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import KycStatus
 
@@ -215,9 +217,41 @@ class KycUseCases:
         await uow.kyc.save(case)
         user = await uow.users.get(case.user_id)
         if user is not None and user.kyc_status is not case.status:
+            previous = user.kyc_status
             user.kyc_status = case.status
             user.updated_at = case.updated_at
             await uow.users.save(user)
+            await self._tell(uow, case, previous)
+
+    async def _tell(self, uow: UnitOfWork, case: KycCase, previous: KycStatus) -> None:
+        """The status change as an event, and a decision as a notification."""
+        now = self.clock()
+        rejection = case.rejection_type and case.rejection_type.value
+        await uow.outbox.add(
+            Event.of(
+                EventType.KYC_STATUS_CHANGED,
+                ("user", case.user_id),
+                now,
+                user_id=case.user_id,
+                previous_status=previous,
+                status=case.status,
+                provider=case.provider,
+                rejection_type=rejection,
+            )
+        )
+        if case.status in (KycStatus.VERIFIED, KycStatus.REJECTED):
+            verified = case.status is KycStatus.VERIFIED
+            await uow.notifications.add(
+                Notification.of(
+                    case.user_id,
+                    NotificationKind.KYC_DECISION,
+                    now,
+                    "Identity verified" if verified else "Identity check rejected",
+                    _decision_text(verified, rejection),
+                    status=case.status,
+                    rejection_type=rejection,
+                )
+            )
 
 
 def _summary(case: KycCase) -> dict[str, str | None]:
@@ -227,3 +261,11 @@ def _summary(case: KycCase) -> dict[str, str | None]:
         "rejection_type": case.rejection_type and case.rejection_type.value,
         "reason": case.reason,
     }
+
+
+def _decision_text(verified: bool, rejection: str | None) -> str:
+    if verified:
+        return "Your identity check is approved."
+    if rejection == "final":
+        return "Your identity check was rejected; it cannot be retried."
+    return "Your identity check was rejected; you may start it again."

@@ -12,12 +12,14 @@ from pourtier.application.cached import ReadsThroughCache
 from pourtier.domain.audit import Actor, AuditAction, AuditEntry
 from pourtier.domain.auth import ClientInfo
 from pourtier.domain.errors import ComplianceRequired, Conflict, InvalidInput
+from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import (
     Acceptance,
     DocumentType,
     LegalDocument,
     pending_documents,
 )
+from pourtier.domain.notifications import Notification, NotificationKind
 
 INITIAL_VERSION = "1.0"
 INITIAL_TITLES = {
@@ -107,6 +109,16 @@ class LegalUseCases(ReadsThroughCache):
                     for doc in new
                 ]
             )
+            if new:  # accepting again changes nothing, and tells nothing
+                await uow.outbox.add(
+                    Event.of(
+                        EventType.LEGAL_ACCEPTED,
+                        ("user", user_id),
+                        now,
+                        user_id=user_id,
+                        documents=[document_summary(doc) for doc in new],
+                    )
+                )
             await uow.commit()
             accepted = already | {doc.id for doc in new}
         return Compliance(pending_documents(list(active.values()), accepted))
@@ -139,7 +151,16 @@ class LegalUseCases(ReadsThroughCache):
             effective_date=effective_date or self.clock(),
         )
         async with self.uow() as uow:
+            previous = [
+                doc
+                for doc in await uow.legal.active_documents()
+                if doc.document_type is document.document_type
+            ]
             await uow.legal.publish(document)
+            for old in previous:  # who accepted the last version must accept this
+                await uow.notifications.add_for_acceptors(
+                    old.id, _new_version_notice(document, self.clock())
+                )
             if actor is not None:
                 await uow.audit.append(
                     AuditEntry.of(
@@ -175,3 +196,16 @@ class LegalUseCases(ReadsThroughCache):
             except Conflict:
                 continue
         return seeded
+
+
+def _new_version_notice(document: LegalDocument, now: datetime) -> Notification:
+    """The template each acceptor of the previous version gets a copy of."""
+    return Notification.of(
+        uuid.UUID(int=0),  # replaced by each acceptor's id
+        NotificationKind.LEGAL_VERSION,
+        now,
+        f"New version of the {document.title}",
+        f"Version {document.version} of the {document.title} is published; "
+        "accept it to keep using subscriptions and the escrow.",
+        document=document_summary(document),
+    )

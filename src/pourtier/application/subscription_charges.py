@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.application.subscription_events import Before, payment, transitions
 from pourtier.domain.errors import NotFound
 from pourtier.domain.escrow import (
     Chain,
@@ -225,6 +226,7 @@ class ChargeSettlement:
         if charge.status is not ChargeStatus.PENDING:
             return  # already applied
         now = self.clock()
+        before = Before.of(subscription)
         if transaction.status is TransactionStatus.CONFIRMED:
             charge.status = ChargeStatus.CONFIRMED
             charge.next_attempt_at = None
@@ -237,6 +239,8 @@ class ChargeSettlement:
         await uow.subscriptions.save(subscription)
         if charge.status is ChargeStatus.CONFIRMED:
             await self._issue_receipt(uow, subscription, charge, transaction, now)
+        await payment(uow, subscription, charge, transaction, now)
+        await transitions(uow, subscription, before, now)
         log.info(
             "subscription charge settled",
             subscription_id=str(subscription.id),

@@ -25,6 +25,7 @@ from pourtier.application.subscription_charges import (
     send_recorded,
     wallet_of,
 )
+from pourtier.application.subscription_events import Before, payment, transitions
 from pourtier.domain.escrow import ChainUnavailable, EscrowTransaction
 from pourtier.domain.subscriptions import (
     ChargeKind,
@@ -115,6 +116,7 @@ class SubscriptionRenewals(Billing):
         plan = self.plans[subscription.scheduled_plan or subscription.plan]
         wallet = await wallet_of(uow, subscription.user_id)
         transaction: EscrowTransaction | None = None
+        short_of_funds: str | None = None
         try:
             await check_funds(
                 uow,
@@ -125,6 +127,7 @@ class SubscriptionRenewals(Billing):
                 f"renewal of the {plan.name} subscription",
             )
         except PaymentRequired as short:
+            short_of_funds = short.detail
             log.info(
                 "renewal short of funds",
                 subscription_id=str(subscription.id),
@@ -151,6 +154,7 @@ class SubscriptionRenewals(Billing):
         charge.plan = plan.name  # what this attempt bills, and so what it grants
         charge.attempts += 1
         if transaction is None:
+            before = Before.of(subscription)
             charge.status = ChargeStatus.FAILED
             charge.escrow_transaction_id = None
             charge.next_attempt_at = next_attempt(
@@ -159,6 +163,8 @@ class SubscriptionRenewals(Billing):
             subscription.status = SubscriptionStatus.PAST_DUE
             subscription.updated_at = now
             await uow.subscriptions.save(subscription)
+            await payment(uow, subscription, charge, None, now, short_of_funds)
+            await transitions(uow, subscription, before, now)
         else:
             charge.status = ChargeStatus.PENDING
             charge.escrow_transaction_id = transaction.id
@@ -176,9 +182,11 @@ class SubscriptionRenewals(Billing):
         subscription: Subscription,
         status: SubscriptionStatus,
     ) -> bool:
+        before = Before.of(subscription)
         subscription.status = status
         subscription.updated_at = self.clock()
         await uow.subscriptions.save(subscription)
+        await transitions(uow, subscription, before, subscription.updated_at)
         log.info(
             "subscription ended",
             subscription_id=str(subscription.id),

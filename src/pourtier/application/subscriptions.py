@@ -30,6 +30,7 @@ from pourtier.application.subscription_charges import (
     upgrade_target,
     wallet_of,
 )
+from pourtier.application.subscription_events import Before, transitions
 from pourtier.domain.cache import Cache, NoCache
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
 from pourtier.domain.escrow import TransactionStatus, TransactionType
@@ -397,6 +398,7 @@ class SubscriptionUseCases(Billing):
             ):
                 raise Conflict("a charge is in flight; try again once it settles")
             now = self.clock()
+            before = Before.of(subscription)
             if immediately:
                 subscription.status = SubscriptionStatus.CANCELED
                 subscription.cancel_at_period_end = False
@@ -404,6 +406,7 @@ class SubscriptionUseCases(Billing):
             elif not subscription.cancel_at_period_end:
                 subscription.cancel_at_period_end = True
                 subscription.canceled_at = now
+            await transitions(uow, subscription, before, now)
             return await self._commit(uow, subscription, now)
 
     async def resume(

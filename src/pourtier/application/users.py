@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pourtier.application.cached import ReadsThroughCache
 from pourtier.domain.errors import NotFound
+from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import LegalDocument, pending_documents
 from pourtier.domain.users import Role, RolePolicy, User
 
@@ -49,7 +50,18 @@ class UserUseCases(ReadsThroughCache):
             user = await uow.users.get(user_id)
             if user is None:
                 raise NotFound("user not found")
-            user.update_profile(changes, self.clock())
+            now = self.clock()
+            user.update_profile(changes, now)
             await uow.users.save(user)
+            # Names only: profile values are personal data, read them from the API.
+            await uow.outbox.add(
+                Event.of(
+                    EventType.USER_UPDATED,
+                    ("user", user.id),
+                    now,
+                    user_id=user.id,
+                    fields=sorted(changes),
+                )
+            )
             await uow.commit()
         return await self.profile(user_id)

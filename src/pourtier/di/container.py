@@ -23,6 +23,7 @@ from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
 from pourtier.application.kyc import KycUseCases
 from pourtier.application.legal import LegalUseCases
+from pourtier.application.notifications import NotificationUseCases, RenewalNotices
 from pourtier.application.receipts import ReceiptUseCases
 from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
@@ -122,6 +123,8 @@ class Container:
     subscriptions: SubscriptionUseCases
     receipts: ReceiptUseCases
     renewals: SubscriptionRenewals
+    notices: RenewalNotices
+    notifications: NotificationUseCases
     cache: TwoLevelCache
     invalidations: InvalidationListener
     rate_limiter: RateLimiter | None = None
@@ -411,6 +414,10 @@ def build_container(
             render=render_receipt_pdf,
         ),
         renewals=SubscriptionRenewals(**vars(billing)),
+        notices=RenewalNotices(
+            **vars(billing), notice=timedelta(days=settings.RENEWAL_NOTICE_DAYS)
+        ),
+        notifications=NotificationUseCases(uow=uow, clock=clock),
         cache=cache,
         invalidations=InvalidationListener(listen_dsn(url), cache),
         rate_limiter=build_rate_limiter(settings),
@@ -423,4 +430,5 @@ def build_container(
     container.workers.append(follower.run_once)
     container.workers.append(container.renewals.run_once)
     container.workers.append(container.kyc.reconcile_once)
+    container.workers.append(container.notices.run_once)
     return container

@@ -10,6 +10,7 @@ from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
+from pourtier.domain.notifications import NotificationRepository
 from pourtier.domain.receipts import ReceiptRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
@@ -23,6 +24,7 @@ class UnitOfWork(Protocol):
     escrow: EscrowRepository
     kyc: KycRepository
     outbox: Outbox
+    notifications: NotificationRepository
     subscriptions: SubscriptionRepository
     receipts: ReceiptRepository
     audit: AuditLog

@@ -29,6 +29,7 @@ from pourtier.presentation.routes import (
     escrow,
     kyc,
     legal,
+    notifications,
     ops,
     subscriptions,
     users,
@@ -104,6 +105,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     app.include_router(legal.router, dependencies=guards.authenticated)
     app.include_router(escrow.router, dependencies=guards.compliant)
     app.include_router(kyc.router, dependencies=guards.authenticated)
+    app.include_router(notifications.router, dependencies=guards.authenticated)
     app.include_router(kyc.webhooks, dependencies=guards.public)
     app.include_router(auth.router, dependencies=guards.sign_in)
     app.include_router(admin.router, dependencies=guards.admin)

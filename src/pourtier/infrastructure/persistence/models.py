@@ -451,3 +451,23 @@ class ReceiptRow(Base):
     amount: Mapped[Decimal] = mapped_column(U64)
     signature: Mapped[str] = mapped_column(String(88))
     issued_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class NotificationRow(Base):
+    """What a user sees in the app (see domain/notifications.py)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+        Index("uq_notifications_dedupe_key", "dedupe_key", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "CASCADE")
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    read_at: Mapped[datetime | None] = mapped_column(TZ)

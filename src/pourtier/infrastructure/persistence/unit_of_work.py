@@ -20,6 +20,7 @@ from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
 from pourtier.domain.legal import LegalRepository
+from pourtier.domain.notifications import NotificationRepository
 from pourtier.domain.receipts import ReceiptRepository
 from pourtier.domain.subscriptions import SubscriptionRepository
 from pourtier.domain.users import UserRepository
@@ -31,6 +32,9 @@ from pourtier.infrastructure.persistence.auth import (
 from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.kyc import SqlKycRepository
 from pourtier.infrastructure.persistence.legal import SqlLegalRepository
+from pourtier.infrastructure.persistence.notifications import (
+    SqlNotificationRepository,
+)
 from pourtier.infrastructure.persistence.outbox import SqlOutbox
 from pourtier.infrastructure.persistence.receipts import SqlReceiptRepository
 from pourtier.infrastructure.persistence.subscriptions import (
@@ -49,6 +53,7 @@ class SqlUnitOfWork:
     escrow: EscrowRepository
     kyc: KycRepository
     outbox: Outbox
+    notifications: NotificationRepository
     audit: AuditLog
 
     def __init__(
@@ -72,6 +77,7 @@ class SqlUnitOfWork:
         self.receipts = SqlReceiptRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
         self.outbox = SqlOutbox(self._session)
+        self.notifications = SqlNotificationRepository(self._session)
         self.audit = SqlAuditLog(self._session)
         return self
 

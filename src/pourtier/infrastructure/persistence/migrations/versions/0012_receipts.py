@@ -4,7 +4,7 @@ A receipt per confirmed subscription charge (`receipts`, unique per charge and
 per number) and the receipt book's counter (`receipt_counters`).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 17:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
