@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import structlog
 from redis.asyncio import Redis
 from solders.keypair import Keypair
@@ -20,6 +21,8 @@ from pourtier.application.auth import AuthUseCases
 from pourtier.application.common import Clock, utc_now
 from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
+from pourtier.application.event_admin import EventAdmin
+from pourtier.application.event_relay import EventRelay
 from pourtier.application.kyc import KycUseCases
 from pourtier.application.legal import LegalUseCases
 from pourtier.application.subscription_charges import Billing, ChargeSettlement
@@ -46,6 +49,9 @@ from pourtier.infrastructure.cache.redis_l2 import (
     namespace_for,
 )
 from pourtier.infrastructure.cache.two_level import TwoLevelCache
+from pourtier.infrastructure.events.courier import CourierSink
+from pourtier.infrastructure.events.url_policy import WebhookUrlPolicy
+from pourtier.infrastructure.events.webhooks import WebhookSink
 from pourtier.infrastructure.kyc.providers import build_kyc
 from pourtier.infrastructure.monitoring.health import (
     Check,
@@ -119,6 +125,10 @@ class Container:
     renewals: SubscriptionRenewals
     cache: TwoLevelCache
     invalidations: InvalidationListener
+    relay: EventRelay
+    events: EventAdmin
+    http: httpx.AsyncClient
+    """The sinks' connections."""
     rate_limiter: RateLimiter | None = None
     housekeeping_seconds: float = 60.0
     """Cadence of the nonce purge: a nonce row lives at most its lifetime
@@ -172,6 +182,7 @@ class Container:
         if isinstance(self.chain.node, RpcNode):
             await self.chain.node.close()
         await self.kyc.provider.aclose()
+        await self.http.aclose()
         await self.engine.dispose()
 
     async def health(self) -> HealthReport:
@@ -193,11 +204,13 @@ class Container:
                 subscribed = await uow.subscriptions.count_active(
                     self.auth.clock(), self.subscriptions.grace
                 )
+                pending = await uow.deliveries.count_pending()
         except Exception:
             log.warning("could not refresh gauges; keeping last values", exc_info=True)
         else:
             self.metrics.users_active.set(users)
             self.metrics.subscriptions_active.set(subscribed)
+            self.metrics.outbox_pending.set(pending)
 
 
 def database_url(settings: Settings) -> str:
@@ -263,6 +276,11 @@ def build_chain(
     return chain, localnet.LocalnetFaucet(node, keys)
 
 
+def webhook_urls(settings: Settings) -> WebhookUrlPolicy:
+    """Production calls public addresses only."""
+    return WebhookUrlPolicy(allow_private=settings.ENV != "production")
+
+
 def build_rate_limiter(settings: Settings) -> RateLimiter | None:
     if not settings.RATE_LIMIT_ENABLED:
         return None
@@ -316,8 +334,10 @@ def build_container(
         metrics,
     )
 
+    courier_url = settings.COURIER_URL
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory, cache)
+        return SqlUnitOfWork(session_factory, cache, courier=bool(courier_url))
 
     keys = {
         kid: secret.get_secret_value()
@@ -368,6 +388,19 @@ def build_container(
     )
     billing = Billing(uow, chain, clock, follower.follow_one, plans, grace)
     roles = RolePolicy(frozenset(settings.ADMIN_WALLETS))
+    http = httpx.AsyncClient(
+        timeout=settings.EVENT_DELIVERY_TIMEOUT_SECONDS, follow_redirects=False
+    )
+    urls = webhook_urls(settings)
+    relay = EventRelay(
+        uow=uow,
+        clock=clock,
+        webhooks=WebhookSink(http, urls),
+        courier=CourierSink(courier_url, http) if courier_url else None,
+        on_outcome=lambda sink, outcome: metrics.event_deliveries.labels(
+            sink, outcome
+        ).inc(),
+    )
     container = Container(
         settings=settings,
         engine=engine,
@@ -401,6 +434,9 @@ def build_container(
         renewals=SubscriptionRenewals(**vars(billing)),
         cache=cache,
         invalidations=InvalidationListener(listen_dsn(url), cache),
+        relay=relay,
+        events=EventAdmin(uow=uow, clock=clock, urls=urls),
+        http=http,
         rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),
@@ -411,4 +447,5 @@ def build_container(
     container.workers.append(follower.run_once)
     container.workers.append(container.renewals.run_once)
     container.workers.append(container.kyc.reconcile_once)
+    container.workers.append(relay.run_once)
     return container

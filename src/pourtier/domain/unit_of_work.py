@@ -6,6 +6,7 @@ from typing import Protocol, Self
 
 from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
+from pourtier.domain.deliveries import DeliveryRepository, WebhookRepository
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
@@ -22,6 +23,8 @@ class UnitOfWork(Protocol):
     escrow: EscrowRepository
     kyc: KycRepository
     outbox: Outbox
+    deliveries: DeliveryRepository
+    webhooks: WebhookRepository
     subscriptions: SubscriptionRepository
     audit: AuditLog
 
