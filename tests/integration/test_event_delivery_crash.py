@@ -110,7 +110,11 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
     )
     assert set(webhook) == ids
     assert set(courier) == ids
-    for path_is in (lambda p: p == "/hook", lambda p: p.startswith("/publish/")):
+    sinks: list[Callable[[str], bool]] = [
+        lambda path: path == "/hook",
+        lambda path: path.startswith("/publish/"),
+    ]
+    for path_is in sinks:
         for subject in subjects:
             first_seen: list[int] = []
             for r in got:
