@@ -101,3 +101,14 @@ async def test_two_relays_share_the_work_and_keep_each_subjects_order(
     for subject in subjects:
         sequences = [e["sequence"] for e in got if e["subject"]["id"] == subject]
         assert sequences == list(range(1, 9))
+
+
+async def test_a_relay_without_a_courier_url_leaves_courier_deliveries_alone(
+    container: Container, serve: Serve, receiver: Receiver
+) -> None:
+    async with serve(COURIER_URL=receiver.url) as app:
+        await commit_events(app, new_subject(), 2)
+        assert await container.relay.run_once() == 0  # this one has no Courier
+        assert await statuses(container) == {"pending": 2}
+        assert await app.relay.run_once() == 2
+        assert await statuses(container) == {"delivered": 2}

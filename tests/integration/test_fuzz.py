@@ -46,6 +46,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 
 from pourtier.di.container import Container
+from pourtier.domain.audit import Actor
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
@@ -205,10 +206,16 @@ async def test_every_endpoint_survives_generated_requests(
         subscribed = await subscribe(client, tokens, "basic")
         assert subscribed.status_code == 201, subscribed.text
         listed = await client.get("/api/escrow/transactions", headers=bearer(tokens))
+        hook = await container.events.create_webhook(
+            Actor.cli(), "http://127.0.0.1:9/fuzz", []
+        )
+        (event, *_) = await container.events.recent_events(1)
         owned = {
             "user_id": tokens["user"]["id"],
             "transaction_id": listed.json()[0]["id"],
             "subscription_id": subscribed.json()["id"],
+            "webhook_id": str(hook.id),
+            "event_id": str(event.id),
         }
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
         operations = [ok(result) for result in schema.get_all_operations()]

@@ -79,7 +79,9 @@ class EventRelay:
 
     async def _batch(self) -> int:
         async with self.uow() as uow:
-            due = await uow.deliveries.claim_due(self.clock(), self.batch)
+            due = await uow.deliveries.claim_due(
+                self.clock(), self.batch, courier=self.courier is not None
+            )
             if not due:
                 return 0
             results = await asyncio.gather(*(self._send(d) for d in due))

@@ -146,9 +146,12 @@ class DueDelivery:
 
 
 class DeliveryRepository(Protocol):
-    async def claim_due(self, now: datetime, limit: int) -> list[DueDelivery]:
+    async def claim_due(
+        self, now: datetime, limit: int, courier: bool = True
+    ) -> list[DueDelivery]:
         """Due deliveries no other relay holds, each the first pending one of
-        its subject for its sink; locked until the transaction ends."""
+        its subject for its sink; locked until the transaction ends. Without
+        `courier` (a process with no COURIER_URL), Courier's are left alone."""
         ...
 
     async def save(self, delivery: Delivery) -> None: ...

@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from pourtier.domain.deliveries import (
+    COURIER,
     Delivery,
     DeliveryStatus,
     DisabledReason,
@@ -39,7 +40,7 @@ from pourtier.infrastructure.persistence.models import (
 PENDING = DeliveryStatus.PENDING.value
 
 
-def _claim(now: datetime, limit: int) -> Select[EventDeliveryRow]:
+def _claim(now: datetime, limit: int, courier: bool) -> Select[EventDeliveryRow]:
     earlier = aliased(EventDeliveryRow)
     d = EventDeliveryRow
     blocked = exists().where(
@@ -51,18 +52,21 @@ def _claim(now: datetime, limit: int) -> Select[EventDeliveryRow]:
             earlier.status == PENDING,
         )
     )
+    query = select(d).where(d.status == PENDING, d.next_attempt_at <= now, ~blocked)
+    if not courier:
+        query = query.where(d.sink != COURIER)
     return (
-        select(d)
-        .where(d.status == PENDING, d.next_attempt_at <= now, ~blocked)
-        .order_by(d.next_attempt_at, d.id)
+        query.order_by(d.next_attempt_at, d.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=d)
     )
 
 
 class SqlDeliveries(SqlRepository):
-    async def claim_due(self, now: datetime, limit: int) -> list[DueDelivery]:
-        rows = (await self._session.scalars(_claim(now, limit))).all()
+    async def claim_due(
+        self, now: datetime, limit: int, courier: bool = True
+    ) -> list[DueDelivery]:
+        rows = (await self._session.scalars(_claim(now, limit, courier))).all()
         if not rows:
             return []
         deliveries = to_entities(Delivery, rows)
