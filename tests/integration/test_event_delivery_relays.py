@@ -112,3 +112,22 @@ async def test_a_relay_without_a_courier_url_leaves_courier_deliveries_alone(
         assert await statuses(container) == {"pending": 2}
         assert await app.relay.run_once() == 2
         assert await statuses(container) == {"delivered": 2}
+
+
+async def test_pending_deliveries_are_a_gauge_and_the_relay_a_worker(
+    container: Container, receiver: Receiver
+) -> None:
+    assert container.relay.run_once in container.workers
+    await endpoint(container, receiver.url)
+    await commit_events(container, new_subject(), 3)
+    await container.refresh_gauges()
+    assert container.metrics.outbox_pending._value.get() == 3
+    retried = container.metrics.event_deliveries.labels("webhook", "retry")
+    before = retried._value.get()  # the session's container counts on
+    receiver.status = 500
+    await container.relay.run_once()
+    assert retried._value.get() == before + 1
+    receiver.status = 200
+    await container.relay.run_once()  # not due yet: still 3 pending
+    await container.refresh_gauges()
+    assert container.metrics.outbox_pending._value.get() == 3

@@ -30,6 +30,7 @@ from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
 from pourtier.config import Settings
+from pourtier.di.events import build_event_delivery
 from pourtier.domain.auth import SignInPolicy
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
@@ -49,9 +50,6 @@ from pourtier.infrastructure.cache.redis_l2 import (
     namespace_for,
 )
 from pourtier.infrastructure.cache.two_level import TwoLevelCache
-from pourtier.infrastructure.events.courier import CourierSink
-from pourtier.infrastructure.events.url_policy import WebhookUrlPolicy
-from pourtier.infrastructure.events.webhooks import WebhookSink
 from pourtier.infrastructure.kyc.providers import build_kyc
 from pourtier.infrastructure.monitoring.health import (
     Check,
@@ -276,11 +274,6 @@ def build_chain(
     return chain, localnet.LocalnetFaucet(node, keys)
 
 
-def webhook_urls(settings: Settings) -> WebhookUrlPolicy:
-    """Production calls public addresses only."""
-    return WebhookUrlPolicy(allow_private=settings.ENV != "production")
-
-
 def build_rate_limiter(settings: Settings) -> RateLimiter | None:
     if not settings.RATE_LIMIT_ENABLED:
         return None
@@ -388,19 +381,7 @@ def build_container(
     )
     billing = Billing(uow, chain, clock, follower.follow_one, plans, grace)
     roles = RolePolicy(frozenset(settings.ADMIN_WALLETS))
-    http = httpx.AsyncClient(
-        timeout=settings.EVENT_DELIVERY_TIMEOUT_SECONDS, follow_redirects=False
-    )
-    urls = webhook_urls(settings)
-    relay = EventRelay(
-        uow=uow,
-        clock=clock,
-        webhooks=WebhookSink(http, urls),
-        courier=CourierSink(courier_url, http) if courier_url else None,
-        on_outcome=lambda sink, outcome: metrics.event_deliveries.labels(
-            sink, outcome
-        ).inc(),
-    )
+    events = build_event_delivery(settings, uow, clock, metrics)
     container = Container(
         settings=settings,
         engine=engine,
@@ -434,9 +415,9 @@ def build_container(
         renewals=SubscriptionRenewals(**vars(billing)),
         cache=cache,
         invalidations=InvalidationListener(listen_dsn(url), cache),
-        relay=relay,
-        events=EventAdmin(uow=uow, clock=clock, urls=urls),
-        http=http,
+        relay=events.relay,
+        events=events.admin,
+        http=events.http,
         rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),
@@ -447,5 +428,5 @@ def build_container(
     container.workers.append(follower.run_once)
     container.workers.append(container.renewals.run_once)
     container.workers.append(container.kyc.reconcile_once)
-    container.workers.append(relay.run_once)
+    container.workers.append(events.relay.run_once)
     return container
