@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -35,6 +37,8 @@ admin_app = typer.Typer(help="Operator roles (audited, actor `cli`).")
 app.add_typer(db_app, name="db")
 app.add_typer(legal_app, name="legal")
 app.add_typer(admin_app, name="admin")
+events_app = typer.Typer(help="Platform events and their deliveries.")
+app.add_typer(events_app, name="events")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -295,3 +299,52 @@ def admin_revoke(wallet: WalletArgument) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+EventArgument = Annotated[uuid.UUID, typer.Argument(help="The event's id.")]
+
+
+@events_app.command("list")
+def events_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """The latest events, newest first: id, type, subject, sequence."""
+
+    async def work(container: Container) -> None:
+        for event in await container.events.recent_events(limit):
+            console.print(
+                f"{event.id}  {event.occurred_at.isoformat()}  {event.type.value}  "
+                f"{event.subject_type}:{event.subject_id}  #{event.sequence}",
+                markup=False,
+            )
+
+    _with_container(work)
+
+
+@events_app.command("show")
+def events_show(event_id: EventArgument) -> None:
+    """An event's envelope and each of its deliveries."""
+
+    async def work(container: Container) -> None:
+        event, deliveries = await container.events.event(event_id)
+        console.print(json.dumps(event.envelope(), indent=2), markup=False)
+        for d in deliveries:
+            when = d.delivered_at or d.next_attempt_at
+            console.print(
+                f"{d.sink}: {d.status.value}, {d.attempts} attempt(s), "
+                f"{when.isoformat()}" + (f", {d.last_error}" if d.last_error else ""),
+                markup=False,
+            )
+
+    _with_container(work)
+
+
+@events_app.command("redeliver")
+def events_redeliver(event_id: EventArgument) -> None:
+    """Send an event again to each of its enabled sinks (audited, actor `cli`)."""
+
+    async def work(container: Container) -> int:
+        return await container.events.redeliver(Actor.cli(), event_id)
+
+    count = _with_container(work)
+    console.print(f"{count} delivery(ies) due again")

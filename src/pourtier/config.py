@@ -83,7 +83,13 @@ class Settings(BaseSettings):
     SOLANA_CLUSTER: Literal["mainnet", "devnet", "testnet", "localnet"] = "localnet"
     ESCROW_PROGRAM_ID: str | None = None
     PASSEUR_URL: str | None = None
-    COURIER_URL: str | None = None
+    COURIER_URL: str | None = Field(
+        default=None,
+        description="The platform's event bus; unset: events go to webhooks only.",
+    )
+    EVENT_DELIVERY_TIMEOUT_SECONDS: float = Field(
+        default=10.0, gt=0, description="Wait for a sink's answer this long."
+    )
 
     USDC_MINT: str | None = Field(
         default=None, description="Mint of the escrow token; generated locally."

@@ -141,7 +141,8 @@ async def test_openapi_declares_the_admin_gates_403_on_every_admin_route(
         if path.startswith("/api/admin/")
         for operation in operations.values()
     ]
-    assert len(admin_operations) == 8  # users, user, sessions, legal, audit, kyc x3
+    # users, user, sessions, legal, audit, kyc x3, webhooks x5, redeliver
+    assert len(admin_operations) == 14
     for operation in admin_operations:
         forbidden = operation["responses"]["403"]
         assert forbidden["description"] == "The admin role is required"

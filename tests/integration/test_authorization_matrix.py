@@ -34,6 +34,9 @@ RESOURCE_OF_PARAMETER = {
     "transaction_id": "escrow_transaction",
     "subscription_id": "subscription",
     "receipt_id": "receipt",
+    # Admin routes only: refused before anything is looked up.
+    "webhook_id": "user",
+    "event_id": "user",
 }
 # The most harmful form of a request, where a route takes options.
 QUERY = {("DELETE", "/api/subscriptions/{subscription_id}"): {"immediately": "true"}}
@@ -53,6 +56,12 @@ KNOWN_ADMIN_ROUTES = {
     ("POST", "/api/admin/users/{user_id}/sessions/revoke"),
     ("POST", "/api/admin/legal/documents"),
     ("GET", "/api/admin/audit"),
+    ("POST", "/api/admin/webhooks"),
+    ("GET", "/api/admin/webhooks"),
+    ("POST", "/api/admin/webhooks/{webhook_id}/rotate-secret"),
+    ("PATCH", "/api/admin/webhooks/{webhook_id}"),
+    ("GET", "/api/admin/webhooks/{webhook_id}/deliveries"),
+    ("POST", "/api/admin/events/{event_id}/redeliver"),
 }
 # A body the route would accept from an admin: the refusal is the role's.
 ADMIN_BODY = {
@@ -61,7 +70,9 @@ ADMIN_BODY = {
         "version": "9.9",
         "title": "Not by a plain user",
         "content": "Refused.",
-    }
+    },
+    ("POST", "/api/admin/webhooks"): {"url": "http://127.0.0.1:9/not-by-a-user"},
+    ("PATCH", "/api/admin/webhooks/{webhook_id}"): {"enabled": False},
 }
 
 

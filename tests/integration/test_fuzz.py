@@ -46,6 +46,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 
 from pourtier.di.container import Container
+from pourtier.domain.audit import Actor
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
@@ -208,11 +209,17 @@ async def test_every_endpoint_survives_generated_requests(
         receipts = await client.get(
             "/api/subscriptions/receipts", headers=bearer(tokens)
         )
+        hook = await container.events.create_webhook(
+            Actor.cli(), "http://127.0.0.1:9/fuzz", []
+        )
+        (event, *_) = await container.events.recent_events(1)
         owned = {
             "user_id": tokens["user"]["id"],
             "transaction_id": listed.json()[0]["id"],
             "subscription_id": subscribed.json()["id"],
             "receipt_id": receipts.json()[0]["id"],
+            "webhook_id": str(hook.id),
+            "event_id": str(event.id),
         }
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
         operations = [ok(result) for result in schema.get_all_operations()]

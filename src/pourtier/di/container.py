@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+import httpx
 import structlog
 from redis.asyncio import Redis
 from solders.keypair import Keypair
@@ -21,6 +22,8 @@ from pourtier.application.auth import AuthUseCases
 from pourtier.application.common import Clock, utc_now
 from pourtier.application.escrow import EscrowUseCases
 from pourtier.application.escrow_follower import EscrowFollower
+from pourtier.application.event_admin import EventAdmin
+from pourtier.application.event_relay import EventRelay
 from pourtier.application.kyc import KycUseCases
 from pourtier.application.legal import LegalUseCases
 from pourtier.application.notifications import NotificationUseCases, RenewalNotices
@@ -30,6 +33,7 @@ from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
 from pourtier.config import Settings
+from pourtier.di.events import build_event_delivery
 from pourtier.domain.auth import SignInPolicy
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
@@ -127,6 +131,10 @@ class Container:
     notifications: NotificationUseCases
     cache: TwoLevelCache
     invalidations: InvalidationListener
+    relay: EventRelay
+    events: EventAdmin
+    http: httpx.AsyncClient
+    """The sinks' connections."""
     rate_limiter: RateLimiter | None = None
     housekeeping_seconds: float = 60.0
     """Cadence of the nonce purge: a nonce row lives at most its lifetime
@@ -180,6 +188,7 @@ class Container:
         if isinstance(self.chain.node, RpcNode):
             await self.chain.node.close()
         await self.kyc.provider.aclose()
+        await self.http.aclose()
         await self.engine.dispose()
 
     async def health(self) -> HealthReport:
@@ -201,11 +210,13 @@ class Container:
                 subscribed = await uow.subscriptions.count_active(
                     self.auth.clock(), self.subscriptions.grace
                 )
+                pending = await uow.deliveries.count_pending()
         except Exception:
             log.warning("could not refresh gauges; keeping last values", exc_info=True)
         else:
             self.metrics.users_active.set(users)
             self.metrics.subscriptions_active.set(subscribed)
+            self.metrics.outbox_pending.set(pending)
 
 
 def database_url(settings: Settings) -> str:
@@ -324,8 +335,10 @@ def build_container(
         metrics,
     )
 
+    courier_url = settings.COURIER_URL
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory, cache)
+        return SqlUnitOfWork(session_factory, cache, courier=bool(courier_url))
 
     keys = {
         kid: secret.get_secret_value()
@@ -376,6 +389,7 @@ def build_container(
     )
     billing = Billing(uow, chain, clock, follower.follow_one, plans, grace)
     roles = RolePolicy(frozenset(settings.ADMIN_WALLETS))
+    events = build_event_delivery(settings, uow, clock, metrics)
     container = Container(
         settings=settings,
         engine=engine,
@@ -420,6 +434,9 @@ def build_container(
         notifications=NotificationUseCases(uow=uow, clock=clock),
         cache=cache,
         invalidations=InvalidationListener(listen_dsn(url), cache),
+        relay=events.relay,
+        events=events.admin,
+        http=events.http,
         rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),
@@ -431,4 +448,5 @@ def build_container(
     container.workers.append(container.renewals.run_once)
     container.workers.append(container.kyc.reconcile_once)
     container.workers.append(container.notices.run_once)
+    container.workers.append(events.relay.run_once)
     return container

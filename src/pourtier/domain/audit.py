@@ -32,6 +32,10 @@ class AuditAction(StrEnum):
     SESSIONS_REVOKE = "sessions.revoke"
     LEGAL_PUBLISH = "legal.publish"
     KYC_DECISION = "kyc.decision"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_ROTATE = "webhook.rotate"
+    WEBHOOK_UPDATE = "webhook.update"
+    EVENT_REDELIVER = "event.redeliver"
 
 
 @dataclass(frozen=True)

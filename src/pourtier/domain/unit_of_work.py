@@ -6,6 +6,7 @@ from typing import Protocol, Self
 
 from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
+from pourtier.domain.deliveries import DeliveryRepository, WebhookRepository
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
@@ -25,6 +26,8 @@ class UnitOfWork(Protocol):
     kyc: KycRepository
     outbox: Outbox
     notifications: NotificationRepository
+    deliveries: DeliveryRepository
+    webhooks: WebhookRepository
     subscriptions: SubscriptionRepository
     receipts: ReceiptRepository
     audit: AuditLog

@@ -24,6 +24,7 @@ from pourtier.presentation.route_limits import (
 )
 from pourtier.presentation.routes import (
     admin,
+    admin_events,
     auth,
     dev,
     escrow,
@@ -109,6 +110,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     app.include_router(kyc.webhooks, dependencies=guards.public)
     app.include_router(auth.router, dependencies=guards.sign_in)
     app.include_router(admin.router, dependencies=guards.admin)
+    app.include_router(admin_events.router, dependencies=guards.admin)
     app.include_router(ops.router)
     if dev.enabled(container):
         app.include_router(dev.router, dependencies=guards.public)

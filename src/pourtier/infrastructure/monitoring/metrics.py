@@ -170,6 +170,18 @@ class Metrics:
             multiprocess_mode="livemostrecent",
         )
 
+        self.outbox_pending = gauge(
+            "pourtier_outbox_pending",
+            "Event deliveries not yet delivered, given up or disabled.",
+            multiprocess_mode="livemostrecent",
+        )
+        self.event_deliveries = counter(
+            "pourtier_event_deliveries_total",
+            "Event delivery attempts by sink (courier, webhook) and outcome "
+            "(delivered, retry, failed, disabled).",
+            ["sink", "outcome"],
+        )
+
     def render(self) -> bytes:
         if self.directory is not None:
             forget_dead_processes(self.directory)

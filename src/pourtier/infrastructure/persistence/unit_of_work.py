@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pourtier.domain.audit import AuditLog
 from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
+from pourtier.domain.deliveries import DeliveryRepository, WebhookRepository
 from pourtier.domain.escrow import EscrowRepository
 from pourtier.domain.events import Outbox
 from pourtier.domain.kyc import KycRepository
@@ -28,6 +29,10 @@ from pourtier.infrastructure.persistence.audit import SqlAuditLog
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
     SqlSessionRepository,
+)
+from pourtier.infrastructure.persistence.deliveries import (
+    SqlDeliveries,
+    SqlWebhooks,
 )
 from pourtier.infrastructure.persistence.escrow import SqlEscrowRepository
 from pourtier.infrastructure.persistence.kyc import SqlKycRepository
@@ -54,15 +59,21 @@ class SqlUnitOfWork:
     kyc: KycRepository
     outbox: Outbox
     notifications: NotificationRepository
+    deliveries: DeliveryRepository
+    webhooks: WebhookRepository
     audit: AuditLog
 
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
         cache: Cache | None = None,
+        courier: bool = False,
     ) -> None:
+        """`courier`: the service publishes to Courier, so every event gets a
+        delivery to it."""
         self._session_factory = session_factory
         self._cache = cache
+        self._courier = courier
         self._changed: set[str] = set()
 
     async def __aenter__(self) -> Self:
@@ -76,8 +87,10 @@ class SqlUnitOfWork:
         self.escrow = SqlEscrowRepository(self._session)
         self.receipts = SqlReceiptRepository(self._session)
         self.kyc = SqlKycRepository(self._session)
-        self.outbox = SqlOutbox(self._session)
+        self.outbox = SqlOutbox(self._session, self._courier)
         self.notifications = SqlNotificationRepository(self._session)
+        self.deliveries = SqlDeliveries(self._session)
+        self.webhooks = SqlWebhooks(self._session)
         self.audit = SqlAuditLog(self._session)
         return self
 

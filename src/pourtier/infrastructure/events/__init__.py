@@ -1,0 +1,1 @@
+"""Sinks the relay delivers events to: Courier and webhook endpoints."""
