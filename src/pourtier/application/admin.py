@@ -138,11 +138,10 @@ class AdminUseCases(ReadsThroughCache):
             )
             if ended:
                 await uow.outbox.add(
-                    Event.of(
+                    Event.about_user(
                         EventType.SESSION_REVOKED,
-                        ("user", user_id),
+                        user_id,
                         self.clock(),
-                        user_id=user_id,
                         session_ids=ended,
                         reason="admin",
                     )

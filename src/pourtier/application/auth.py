@@ -164,11 +164,10 @@ class AuthUseCases(ReadsThroughCache):
                 ]
             )
             await uow.outbox.add(
-                Event.of(
+                Event.about_user(
                     EventType.USER_REGISTERED,
-                    ("user", user.id),
+                    user.id,
                     now,
-                    user_id=user.id,
                     wallet_address=user.wallet_address,
                     accepted_document_ids=[doc.id for doc in documents],
                 )
@@ -334,11 +333,10 @@ async def _revoked(
     """`session.revoked` for the sessions just ended (none: nothing to tell)."""
     if session_ids:
         await uow.outbox.add(
-            Event.of(
+            Event.about_user(
                 EventType.SESSION_REVOKED,
-                ("user", user_id),
+                user_id,
                 now,
-                user_id=user_id,
                 session_ids=list(session_ids),
                 reason=reason,
             )

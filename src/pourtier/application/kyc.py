@@ -228,11 +228,10 @@ class KycUseCases:
         now = self.clock()
         rejection = case.rejection_type and case.rejection_type.value
         await uow.outbox.add(
-            Event.of(
+            Event.about_user(
                 EventType.KYC_STATUS_CHANGED,
-                ("user", case.user_id),
+                case.user_id,
                 now,
-                user_id=case.user_id,
                 previous_status=previous,
                 status=case.status,
                 provider=case.provider,

@@ -111,11 +111,10 @@ class LegalUseCases(ReadsThroughCache):
             )
             if new:  # accepting again changes nothing, and tells nothing
                 await uow.outbox.add(
-                    Event.of(
+                    Event.about_user(
                         EventType.LEGAL_ACCEPTED,
-                        ("user", user_id),
+                        user_id,
                         now,
-                        user_id=user_id,
                         documents=[document_summary(doc) for doc in new],
                     )
                 )

@@ -55,12 +55,8 @@ class UserUseCases(ReadsThroughCache):
             await uow.users.save(user)
             # Names only: profile values are personal data, read them from the API.
             await uow.outbox.add(
-                Event.of(
-                    EventType.USER_UPDATED,
-                    ("user", user.id),
-                    now,
-                    user_id=user.id,
-                    fields=sorted(changes),
+                Event.about_user(
+                    EventType.USER_UPDATED, user.id, now, fields=sorted(changes)
                 )
             )
             await uow.commit()

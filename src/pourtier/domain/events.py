@@ -67,6 +67,13 @@ class Event:
         kind, subject_id = subject
         return cls(type, kind, str(subject_id), now, _json(data))
 
+    @classmethod
+    def about_user(
+        cls, type: EventType, user_id: uuid.UUID, now: datetime, **data: Any
+    ) -> Event:
+        """An event whose subject is a user (its data names them too)."""
+        return cls.of(type, ("user", user_id), now, user_id=user_id, **data)
+
     def envelope(self) -> dict[str, Any]:
         """What leaves the service, identical on every retry."""
         return {

@@ -99,18 +99,22 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
             tags=[tag],
             dependencies=guards.limits,
         )
-    app.include_router(users.router, dependencies=guards.authenticated)
-    app.include_router(subscriptions.public_router, dependencies=guards.public)
-    app.include_router(subscriptions.router, dependencies=guards.compliant)
-    app.include_router(legal.public_router, dependencies=guards.public)
-    app.include_router(legal.router, dependencies=guards.authenticated)
-    app.include_router(escrow.router, dependencies=guards.compliant)
-    app.include_router(kyc.router, dependencies=guards.authenticated)
-    app.include_router(notifications.router, dependencies=guards.authenticated)
-    app.include_router(kyc.webhooks, dependencies=guards.public)
-    app.include_router(auth.router, dependencies=guards.sign_in)
-    app.include_router(admin.router, dependencies=guards.admin)
-    app.include_router(admin_events.router, dependencies=guards.admin)
+    # Each router with its guard: authenticated unless it says otherwise.
+    for router, guard in (
+        (users.router, guards.authenticated),
+        (subscriptions.public_router, guards.public),
+        (subscriptions.router, guards.compliant),
+        (legal.public_router, guards.public),
+        (legal.router, guards.authenticated),
+        (escrow.router, guards.compliant),
+        (kyc.router, guards.authenticated),
+        (notifications.router, guards.authenticated),
+        (kyc.webhooks, guards.public),
+        (auth.router, guards.sign_in),
+        (admin.router, guards.admin),
+        (admin_events.router, guards.admin),
+    ):
+        app.include_router(router, dependencies=guard)
     app.include_router(ops.router)
     if dev.enabled(container):
         app.include_router(dev.router, dependencies=guards.public)

@@ -13,18 +13,8 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pourtier.domain.audit import AuditLog
-from pourtier.domain.auth import NonceRepository, SessionRepository
 from pourtier.domain.cache import Cache
-from pourtier.domain.deliveries import DeliveryRepository, WebhookRepository
-from pourtier.domain.escrow import EscrowRepository
-from pourtier.domain.events import Outbox
-from pourtier.domain.kyc import KycRepository
-from pourtier.domain.legal import LegalRepository
-from pourtier.domain.notifications import NotificationRepository
-from pourtier.domain.receipts import ReceiptRepository
-from pourtier.domain.subscriptions import SubscriptionRepository
-from pourtier.domain.users import UserRepository
+from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.infrastructure.persistence.audit import SqlAuditLog
 from pourtier.infrastructure.persistence.auth import (
     SqlNonceRepository,
@@ -48,20 +38,8 @@ from pourtier.infrastructure.persistence.subscriptions import (
 from pourtier.infrastructure.persistence.users import SqlUserRepository
 
 
-class SqlUnitOfWork:
-    users: UserRepository
-    legal: LegalRepository
-    nonces: NonceRepository
-    sessions: SessionRepository
-    subscriptions: SubscriptionRepository
-    receipts: ReceiptRepository
-    escrow: EscrowRepository
-    kyc: KycRepository
-    outbox: Outbox
-    notifications: NotificationRepository
-    deliveries: DeliveryRepository
-    webhooks: WebhookRepository
-    audit: AuditLog
+class SqlUnitOfWork(UnitOfWork):
+    """The repositories named by `UnitOfWork`, on one session."""
 
     def __init__(
         self,
