@@ -39,19 +39,14 @@ def test_an_entry_names_its_actor_target_and_change() -> None:
     actor = Actor.admin(admin, "req-1", "203.0.113.7")
     target = uuid.uuid4()
     entry = AuditEntry.of(
-        actor,
-        AuditAction.SESSIONS_REVOKE,
-        "user",
-        target,
-        NOW,
-        after={"sessions_ended": []},
-    )
+        actor, AuditAction.SESSIONS_REVOKE, ("user", target), NOW
+    ).changed(None, {"sessions_ended": []})
     assert entry.actor_type == ActorType.USER
     assert (entry.actor_id, entry.actor_wallet) == (admin.id, WALLET)
     assert (entry.action, entry.target_type) == ("sessions.revoke", "user")
     assert entry.target_id == str(target)
     assert (entry.request_id, entry.ip_address) == ("req-1", "203.0.113.7")
     assert entry.before is None
-    cli = AuditEntry.of(Actor.cli(), AuditAction.ROLE_GRANT, "user", None, NOW)
+    cli = AuditEntry.of(Actor.cli(), AuditAction.ROLE_GRANT, ("user", None), NOW)
     assert (cli.actor_type, cli.actor_id, cli.actor_wallet) == ("cli", None, None)
     assert cli.target_id is None

@@ -91,14 +91,8 @@ class AdminUseCases(ReadsThroughCache):
                 action = AuditAction.ROLE_GRANT if granted else AuditAction.ROLE_REVOKE
                 await uow.audit.append(
                     AuditEntry.of(
-                        actor,
-                        action,
-                        "user",
-                        user.id,
-                        self.clock(),
-                        before={"role": before.value},
-                        after={"role": role.value},
-                    )
+                        actor, action, ("user", user.id), self.clock()
+                    ).changed({"role": before.value}, {"role": role.value})
                 )
                 await uow.commit()
         configured = wallet_address in self.roles.admin_wallets
@@ -148,13 +142,8 @@ class AdminUseCases(ReadsThroughCache):
                 )
             await uow.audit.append(
                 AuditEntry.of(
-                    actor,
-                    AuditAction.SESSIONS_REVOKE,
-                    "user",
-                    user_id,
-                    self.clock(),
-                    after={"sessions_ended": [str(i) for i in ended]},
-                )
+                    actor, AuditAction.SESSIONS_REVOKE, ("user", user_id), self.clock()
+                ).changed(None, {"sessions_ended": [str(i) for i in ended]})
             )
             await uow.commit()
         return SessionsEnded(user_id, ended)

@@ -123,11 +123,9 @@ class EventAdmin:
                 AuditEntry.of(
                     actor,
                     AuditAction.EVENT_REDELIVER,
-                    "event",
-                    event_id,
+                    ("event", event_id),
                     self.clock(),
-                    after={"deliveries": count},
-                )
+                ).changed(None, {"deliveries": count})
             )
             await uow.commit()
         return count
@@ -163,12 +161,6 @@ class EventAdmin:
     ) -> None:
         await uow.audit.append(
             AuditEntry.of(
-                actor,
-                action,
-                "webhook",
-                endpoint.id,
-                self.clock(),
-                before=before,
-                after=_summary(after) if after is not None else None,
-            )
+                actor, action, ("webhook", endpoint.id), self.clock()
+            ).changed(before, _summary(after) if after is not None else None)
         )

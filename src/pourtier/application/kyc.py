@@ -118,14 +118,8 @@ class KycUseCases:
             await self._save(uow, case)
             await uow.audit.append(
                 AuditEntry.of(
-                    actor,
-                    AuditAction.KYC_DECISION,
-                    "user",
-                    user_id,
-                    now,
-                    before=before,
-                    after=_summary(case),
-                )
+                    actor, AuditAction.KYC_DECISION, ("user", user_id), now
+                ).changed(before, _summary(case))
             )
             await uow.commit()
         return case

@@ -165,10 +165,11 @@ class LegalUseCases(ReadsThroughCache):
                     AuditEntry.of(
                         actor,
                         AuditAction.LEGAL_PUBLISH,
-                        "legal_document",
-                        document.id,
+                        ("legal_document", document.id),
                         self.clock(),
-                        after={
+                    ).changed(
+                        None,
+                        {
                             "document_type": document.document_type.value,
                             "version": document.version,
                             "title": document.title,

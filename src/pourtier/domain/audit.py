@@ -9,7 +9,7 @@ migration 0007).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -58,6 +58,8 @@ class Actor:
         return cls(ActorType.CLI)
 
 
+Target = tuple[str, object]
+"""What an action was done to: its kind and id, `("user", user.id)`."""
 Summary = dict[str, Any]
 """A JSON object of the fields an action changed, before or after it."""
 
@@ -79,29 +81,25 @@ class AuditEntry:
 
     @classmethod
     def of(
-        cls,
-        actor: Actor,
-        action: AuditAction,
-        target_type: str,
-        target_id: object,
-        now: datetime,
-        *,
-        before: Summary | None = None,
-        after: Summary | None = None,
+        cls, actor: Actor, action: AuditAction, target: Target, now: datetime
     ) -> AuditEntry:
+        """An entry of `action` by `actor` on `target` (`("user", id)`)."""
+        target_type, target_id = target
         return cls(
-            occurred_at=now,
-            actor_type=actor.type,
-            action=action.value,
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id),
-            actor_id=actor.id,
-            actor_wallet=actor.wallet,
-            before=before,
-            after=after,
+            now,
+            actor.type,
+            action.value,
+            target_type,
+            None if target_id is None else str(target_id),
+            actor.id,
+            actor.wallet,
             request_id=actor.request_id,
             ip_address=actor.ip_address,
         )
+
+    def changed(self, before: Summary | None, after: Summary | None) -> AuditEntry:
+        """The entry with what the action changed, before and after."""
+        return replace(self, before=before, after=after)
 
 
 @dataclass(frozen=True)

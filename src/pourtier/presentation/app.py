@@ -99,22 +99,19 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
             tags=[tag],
             dependencies=guards.limits,
         )
-    # Each router with its guard: authenticated unless it says otherwise.
-    for router, guard in (
-        (users.router, guards.authenticated),
-        (subscriptions.public_router, guards.public),
-        (subscriptions.router, guards.compliant),
-        (legal.public_router, guards.public),
-        (legal.router, guards.authenticated),
-        (escrow.router, guards.compliant),
-        (kyc.router, guards.authenticated),
-        (notifications.router, guards.authenticated),
-        (kyc.webhooks, guards.public),
-        (auth.router, guards.sign_in),
-        (admin.router, guards.admin),
-        (admin_events.router, guards.admin),
+    # The routers by guard. The public ones come before the gated ones: the
+    # plans (`/api/subscriptions/plans`) before `/{subscription_id}`.
+    signed_in = [users.router, legal.router, kyc.router, notifications.router]
+    for guard, routers in (
+        (guards.public, [subscriptions.public_router, legal.public_router]),
+        (guards.authenticated, signed_in),
+        (guards.compliant, [subscriptions.router, escrow.router]),
+        (guards.public, [kyc.webhooks]),
+        (guards.sign_in, [auth.router]),
+        (guards.admin, [admin.router, admin_events.router]),
     ):
-        app.include_router(router, dependencies=guard)
+        for router in routers:
+            app.include_router(router, dependencies=guard)
     app.include_router(ops.router)
     if dev.enabled(container):
         app.include_router(dev.router, dependencies=guards.public)

@@ -163,8 +163,8 @@ class SqlWebhooks(SqlRepository):
     async def get(
         self, endpoint_id: uuid.UUID, for_update: bool = False
     ) -> WebhookEndpoint | None:
-        query = select(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id)
-        return await self._one(WebhookEndpoint, query, for_update)
+        found = WebhookEndpointRow.id
+        return await self._by(WebhookEndpoint, found, endpoint_id, for_update)
 
     async def all(self) -> list[WebhookEndpoint]:
         query = select(WebhookEndpointRow).order_by(WebhookEndpointRow.created_at)

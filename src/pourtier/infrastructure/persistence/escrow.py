@@ -70,10 +70,8 @@ class SqlEscrowRepository(SqlRepository):
     async def get(
         self, transaction_id: uuid.UUID, *, for_update: bool = False
     ) -> EscrowTransaction | None:
-        query = select(EscrowTransactionRow).where(
-            EscrowTransactionRow.id == transaction_id
-        )
-        return await self._one(EscrowTransaction, query, for_update)
+        found = EscrowTransactionRow.id
+        return await self._by(EscrowTransaction, found, transaction_id, for_update)
 
     async def get_by_signature(self, signature: str) -> EscrowTransaction | None:
         row = await self._session.scalar(

@@ -23,8 +23,7 @@ class SqlKycRepository(SqlRepository):
     async def get(
         self, user_id: uuid.UUID, *, for_update: bool = False
     ) -> KycCase | None:
-        query = select(KycCaseRow).where(KycCaseRow.user_id == user_id)
-        return await self._one(KycCase, query, for_update)
+        return await self._by(KycCase, KycCaseRow.user_id, user_id, for_update)
 
     async def save(self, case: KycCase) -> None:
         values = to_columns(case)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import TypeAdapter
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,3 +103,10 @@ class SqlRepository:
     async def _all(self, kind: type[T], query: Select[Any]) -> list[T]:
         """Every entity the query finds, in its order."""
         return to_entities(kind, await self._session.scalars(query))
+
+    async def _by(
+        self, kind: type[T], column: Any, value: object, for_update: bool = False
+    ) -> T | None:
+        """The entity whose `column` (a mapped attribute) equals `value`."""
+        query = select(column.class_).where(column == value)
+        return await self._one(kind, query, for_update)

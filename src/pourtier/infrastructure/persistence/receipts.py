@@ -39,11 +39,10 @@ class SqlReceiptRepository(SqlRepository):
         return numbered
 
     async def for_charge(self, charge_id: uuid.UUID) -> Receipt | None:
-        query = select(ReceiptRow).where(ReceiptRow.charge_id == charge_id)
-        return await self._one(Receipt, query)
+        return await self._by(Receipt, ReceiptRow.charge_id, charge_id)
 
     async def get(self, receipt_id: uuid.UUID) -> Receipt | None:
-        return await self._one(Receipt, select(ReceiptRow).filter_by(id=receipt_id))
+        return await self._by(Receipt, ReceiptRow.id, receipt_id)
 
     async def list_for_user(
         self, user_id: uuid.UUID, limit: int, offset: int

@@ -45,8 +45,8 @@ class SqlSubscriptionRepository(SqlRepository):
     async def get(
         self, subscription_id: uuid.UUID, *, for_update: bool = False
     ) -> Subscription | None:
-        query = select(SubscriptionRow).where(SubscriptionRow.id == subscription_id)
-        return await self._one(Subscription, query, for_update)
+        found = SubscriptionRow.id
+        return await self._by(Subscription, found, subscription_id, for_update)
 
     async def save(self, subscription: Subscription) -> None:
         self._changed.add(live_subscription_key(subscription.user_id))
