@@ -34,7 +34,7 @@ from datetime import timedelta
 
 import structlog
 
-from pourtier.application.common import Clock, UnitOfWorkFactory
+from pourtier.application.common import Clock, UnitOfWorkFactory, isolated
 from pourtier.domain.escrow import (
     Chain,
     ChainMovement,
@@ -101,17 +101,11 @@ class EscrowFollower:
                     seen.add(transaction.id)
                     if height is None:
                         height = await self.chain.block_height()
-                    try:
-                        settled = await self._follow(uow, transaction, height)
-                    except ChainUnavailable:
-                        raise
-                    except Exception:
-                        # One bad row (or hook) must not stall the others.
-                        log.exception(
-                            "could not follow transaction; will retry",
-                            transaction_id=str(transaction.id),
-                        )
-                        continue
+                    settled = await isolated(
+                        self._follow(uow, transaction, height),
+                        "could not follow transaction; will retry",
+                        transaction_id=str(transaction.id),
+                    )
                     if settled:
                         await uow.commit()
                         changed += 1

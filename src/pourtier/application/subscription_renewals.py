@@ -17,6 +17,7 @@ from datetime import datetime
 
 import structlog
 
+from pourtier.application.common import isolated
 from pourtier.application.subscription_charges import (
     Billing,
     check_funds,
@@ -64,17 +65,12 @@ class SubscriptionRenewals(Billing):
                         break
                     subscription = claimed[0]
                     seen.add(subscription.id)
-                    try:
-                        result = await self._renew(uow, subscription, now)
-                    except ChainUnavailable:
-                        raise
-                    except Exception:
-                        log.exception(
-                            "could not renew subscription; will retry",
-                            subscription_id=str(subscription.id),
-                        )
-                        continue
-                    if result is False:
+                    result = await isolated(
+                        self._renew(uow, subscription, now),
+                        "could not renew subscription; will retry",
+                        subscription_id=str(subscription.id),
+                    )
+                    if result is None or result is False:
                         continue
                     await uow.commit()
                     done += 1

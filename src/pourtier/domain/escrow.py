@@ -263,11 +263,7 @@ class EscrowRepository(Protocol):
     async def save(self, transaction: EscrowTransaction) -> None: ...
 
     async def list_for_user(
-        self,
-        user_id: uuid.UUID,
-        type: TransactionType | None,
-        limit: int,
-        offset: int,
+        self, user_id: uuid.UUID, type: TransactionType | None, limit: int, offset: int
     ) -> list[EscrowTransaction]: ...
 
     async def claim_pending(

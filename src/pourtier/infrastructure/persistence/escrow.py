@@ -97,11 +97,7 @@ class SqlEscrowRepository(SqlRepository):
             ) from None
 
     async def list_for_user(
-        self,
-        user_id: uuid.UUID,
-        type: TransactionType | None,
-        limit: int,
-        offset: int,
+        self, user_id: uuid.UUID, type: TransactionType | None, limit: int, offset: int
     ) -> list[EscrowTransaction]:
         query = select(EscrowTransactionRow).where(
             EscrowTransactionRow.user_id == user_id
