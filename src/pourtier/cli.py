@@ -94,12 +94,18 @@ def _local_chain() -> Iterator[None]:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: HOST, 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: PORT, 9000]")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the API (http://localhost:9000 by default)."""
-
+    settings = Settings()  # HOST and PORT from the environment or the YAML file
+    host = host or settings.HOST
+    port = port or settings.PORT
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
 
     async def prepare(container: Container) -> None:

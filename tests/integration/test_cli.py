@@ -19,6 +19,7 @@ from pourtier.domain.legal import DocumentType, content_hash
 from pourtier.infrastructure.persistence import migrate
 from tests.helpers import active_document_ids, bearer, create_user
 from tests.support.processes import Result, process_env, run_cli
+from tests.support.servers import server_env, start_serve, stop_server, wait_ready
 
 
 @pytest.fixture
@@ -235,3 +236,17 @@ async def test_an_unreachable_database_is_a_clear_error_not_a_traceback(
     assert_clean_failure(result)
     assert result.returncode == 2
     assert "database is unreachable" in result.output
+
+
+async def test_serve_listens_where_the_settings_say_without_options(
+    database_url: str, tmp_path: Path
+) -> None:
+    """HOST and PORT are settings (environment, YAML): `serve` honours them."""
+    env = server_env(database_url, tmp_path / "data", None)
+    server = await start_serve("port-setting", env, tmp_path, port_from_settings=True)
+    try:
+        await wait_ready(server)  # only if it listens on PORT
+        health = await server.client.get("/health")
+        assert health.status_code == 200, health.text
+    finally:
+        await stop_server(server)

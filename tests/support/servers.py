@@ -75,11 +75,21 @@ async def start_server(name: str, env: dict[str, str], log_dir: Path) -> Server:
 
 
 async def start_serve(
-    name: str, env: dict[str, str], log_dir: Path, workers: int = 1
+    name: str,
+    env: dict[str, str],
+    log_dir: Path,
+    workers: int = 1,
+    *,
+    port_from_settings: bool = False,
 ) -> Server:
-    """`pourtier serve`, as `make run` and production start it."""
+    """`pourtier serve`, as `make run` and production start it: on a free
+    port named by `--port`, or by the PORT setting."""
     port = free_port()
-    command = [*COMMAND, "serve", "--port", str(port), "--workers", str(workers)]
+    command = [*COMMAND, "serve", "--workers", str(workers)]
+    if port_from_settings:
+        env = {**env, "PORT": str(port)}
+    else:
+        command += ["--port", str(port)]
     return await _launch(name, env, log_dir, command, port)
 
 
