@@ -345,9 +345,12 @@ def _unwrap_offchain(wallet_address: str, message: str) -> tuple[bytes, str]:
     try:
         signed = base64.b64decode(message, validate=True)
     except (binascii.Error, ValueError):
+        signed = None
+    # Canonical base64 only: the decoder lets stray padding through.
+    if signed is None or base64.b64encode(signed).decode() != message:
         raise AuthenticationFailed(
             "message_format", "an off-chain message must be base64"
-        ) from None
+        )
     envelope = OffchainMessage.parse(signed)
     envelope.check_signer(b58decode(wallet_address))
     return signed, envelope.text
