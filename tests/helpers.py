@@ -98,3 +98,33 @@ def token_holder(user_id: uuid.UUID | None = None) -> User:
     """An account of TOKEN_WALLET to issue access tokens to, without a database."""
     at = datetime(2026, 1, 1, tzinfo=UTC)
     return User(TOKEN_WALLET, at, at, id=user_id or uuid.uuid4())
+
+
+def legacy_envelope(text: str, message_format: int = 1) -> bytes:
+    """Version 0 as `solana sign-offchain-message` lays it out, byte by byte."""
+    body = text.encode("utf-8")
+    return (
+        b"\xffsolana offchain"
+        + bytes([0, message_format])
+        + len(body).to_bytes(2, "little")
+        + body
+    )
+
+
+def full_envelope(
+    text: str,
+    signers: list[bytes],
+    application_domain: bytes = bytes(32),
+    message_format: int = 1,
+) -> bytes:
+    """Version 0 with application domain and signer list, byte by byte."""
+    body = text.encode("utf-8")
+    return (
+        b"\xffsolana offchain"
+        + bytes([0])
+        + application_domain
+        + bytes([message_format, len(signers)])
+        + b"".join(signers)
+        + len(body).to_bytes(2, "little")
+        + body
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,9 +26,11 @@ from pourtier.domain.auth import (
     new_nonce,
     new_refresh_token,
 )
+from pourtier.domain.base58 import b58decode
 from pourtier.domain.errors import AuthenticationFailed, Conflict
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
+from pourtier.domain.offchain import MessageEncoding, OffchainMessage
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
 
@@ -86,13 +90,20 @@ class AuthUseCases(ReadsThroughCache):
         signature: str,
         budget: WalletBudget,
         now: datetime,
+        encoding: MessageEncoding,
     ) -> SignInMessage:
         """Every check before the nonce's, cheapest first; the wallet's
-        budget is spent as soon as its signature has verified."""
+        budget is spent as soon as its signature has verified. An off-chain
+        envelope is verified as signed and its text checked as a bare one."""
         validate_wallet_address(wallet_address)
-        parsed = SignInMessage.parse(message)
+        if encoding == "text":
+            parsed = SignInMessage.parse(message)
+            signed = message.encode("utf-8")
+        else:
+            signed, text = _unwrap_offchain(wallet_address, message)
+            parsed = SignInMessage.parse(text)
         self.policy.check(parsed, wallet_address, now)
-        self.verifier.verify(wallet_address, message.encode("utf-8"), signature)
+        self.verifier.verify(wallet_address, signed, signature)
         await budget(wallet_address)
         return parsed
 
@@ -103,11 +114,12 @@ class AuthUseCases(ReadsThroughCache):
         message: str,
         signature: str,
         budget: WalletBudget,
+        encoding: MessageEncoding,
     ) -> SignInMessage:
         """Every check except consuming the nonce."""
         now = self.clock()
         parsed = await self._check_message(
-            wallet_address, message, signature, budget, now
+            wallet_address, message, signature, budget, now, encoding
         )
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
@@ -127,10 +139,13 @@ class AuthUseCases(ReadsThroughCache):
         message: str,
         signature: str,
         budget: WalletBudget,
+        encoding: MessageEncoding = "text",
     ) -> bool:
         """Whether the wallet has an account, once its signed message checks out."""
         async with self.uow() as uow:
-            await self._check_signed(uow, wallet_address, message, signature, budget)
+            await self._check_signed(
+                uow, wallet_address, message, signature, budget, encoding
+            )
             return await uow.users.get_by_wallet(wallet_address) is not None
 
     async def register(
@@ -141,10 +156,11 @@ class AuthUseCases(ReadsThroughCache):
         accepted_document_ids: Sequence[uuid.UUID],
         client: ClientInfo,
         budget: WalletBudget,
+        encoding: MessageEncoding = "text",
     ) -> TokenPair:
         async with self.uow() as uow:
             parsed = await self._check_signed(
-                uow, wallet_address, message, signature, budget
+                uow, wallet_address, message, signature, budget, encoding
             )
             if await uow.users.get_by_wallet(wallet_address) is not None:
                 raise Conflict("this wallet already has an account; log in instead")
@@ -183,12 +199,13 @@ class AuthUseCases(ReadsThroughCache):
         signature: str,
         client: ClientInfo,
         budget: WalletBudget,
+        encoding: MessageEncoding = "text",
     ) -> TokenPair:
         """One statement after the message checks: it consumes the nonce,
         stamps the last login and opens the session (see `SignInStore`)."""
         now = self.clock()
         parsed = await self._check_message(
-            wallet_address, message, signature, budget, now
+            wallet_address, message, signature, budget, now, encoding
         )
         refresh = new_refresh_token()
         token = self._refresh_token(refresh, uuid.uuid4(), None, now)
@@ -321,6 +338,22 @@ class AuthUseCases(ReadsThroughCache):
             await _revoked(uow, user_id, ended, "logout_all", now)
             await uow.commit()
         return ended
+
+
+def _unwrap_offchain(wallet_address: str, message: str) -> tuple[bytes, str]:
+    """The envelope's bytes as signed and the sign-in text inside them."""
+    try:
+        signed = base64.b64decode(message, validate=True)
+    except (binascii.Error, ValueError):
+        signed = None
+    # Canonical base64 only: the decoder lets stray padding through.
+    if signed is None or base64.b64encode(signed).decode() != message:
+        raise AuthenticationFailed(
+            "message_format", "an off-chain message must be base64"
+        )
+    envelope = OffchainMessage.parse(signed)
+    envelope.check_signer(b58decode(wallet_address))
+    return signed, envelope.text
 
 
 async def _revoked(

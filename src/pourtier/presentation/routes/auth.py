@@ -52,7 +52,11 @@ async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
     exists = await container.auth.verify(
-        body.wallet_address, body.message, body.signature, budget
+        body.wallet_address,
+        body.message,
+        body.signature,
+        budget,
+        body.message_encoding,
     )
     return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
 
@@ -75,6 +79,7 @@ async def register(
         body.accepted_document_ids,
         client,
         budget,
+        body.message_encoding,
     )
     return TokenOut.model_validate(pair)
 
@@ -92,6 +97,7 @@ async def login(body: SignedIn, request: Request) -> Response:
         body.signature,
         await client_info(request),
         await wallet_budget(request, container),
+        body.message_encoding,
     )
     return ModelResponse(TokenOut.model_validate(pair))
 

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pourtier.domain.offchain import MessageEncoding
 from pourtier.presentation.schemas.common import (
     Out,
     RequestBody,
@@ -30,6 +31,15 @@ class SignedIn(RequestBody):
     wallet_address: WalletAddress
     message: SignedMessage
     signature: SignatureText = Field(description="base58 ed25519 signature")
+    message_encoding: MessageEncoding = Field(
+        default="text",
+        description=(
+            "`text`: `message` is the sign-in text as signed. `offchain`: "
+            "`message` is base64 of a Solana off-chain message envelope "
+            "(`\\xffsolana offchain`, version 0) holding that text, as "
+            "`solana sign-offchain-message` and hardware wallets sign it."
+        ),
+    )
 
 
 class RegisterIn(SignedIn):
