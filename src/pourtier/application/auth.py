@@ -281,7 +281,9 @@ class AuthUseCases(ReadsThroughCache):
                     )
             else:
                 await uow.sessions.mark_refresh_token_used(token.id, now)
-            await uow.sessions.touch_session(session.id, now)
+            if not await uow.sessions.touch_session(session.id, now):
+                # Ended since it was read: no new tokens for it.
+                raise AuthenticationFailed("refresh_token", "the session has ended")
             user = await uow.users.get(session.user_id)
             if user is None:
                 raise AuthenticationFailed("refresh_token", "the account is gone")

@@ -331,8 +331,9 @@ class SessionRepository(Protocol):
         """The user's sessions not ended, newest first."""
         ...
 
-    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> None:
-        """Stamp the session's `last_used_at`."""
+    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> bool:
+        """Stamp the session's `last_used_at` unless it has ended; whether it
+        had not (a logout committed meanwhile is seen here)."""
         ...
 
     async def add_refresh_token(self, token: RefreshToken) -> None: ...

@@ -111,14 +111,16 @@ class SqlSessionRepository(SqlRepository):
             .limit(limit),
         )
 
-    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> None:
+    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> bool:
         self._changed.add(session_key(session_id))
-        await self._session.execute(
+        result = await self._session.execute(
             update(AuthSessionRow)
-            .where(AuthSessionRow.id == session_id)
+            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
             .values(last_used_at=now)
+            .returning(AuthSessionRow.id)
             .execution_options(synchronize_session=False)
         )
+        return result.first() is not None
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(RefreshTokenRow(**to_columns(token)))
