@@ -25,6 +25,7 @@ from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from pourtier.presentation.responses import api_routes
 from tests.helpers import bearer, create_user
+from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import get_subscription, subscribe
 from tests.support.escrow import create_funded_escrow
 
@@ -34,6 +35,7 @@ RESOURCE_OF_PARAMETER = {
     "transaction_id": "escrow_transaction",
     "subscription_id": "subscription",
     "receipt_id": "receipt",
+    "session_id": "session",
     # Admin routes only: refused before anything is looked up.
     "webhook_id": "user",
     "event_id": "user",
@@ -48,6 +50,7 @@ KNOWN_ID_ROUTES = {
     ("POST", "/api/subscriptions/{subscription_id}/resume"),
     ("GET", "/api/subscriptions/receipts/{receipt_id}"),
     ("GET", "/api/subscriptions/receipts/{receipt_id}.pdf"),
+    ("DELETE", "/api/auth/sessions/{session_id}"),
 }
 ADMIN_PREFIX = "/api/admin/"
 KNOWN_ADMIN_ROUTES = {
@@ -116,6 +119,7 @@ async def owned_resources(
         "escrow_transaction": listed.json()[0]["id"],
         "subscription": subscribed.json()["id"],
         "receipt": receipts.json()[0]["id"],
+        "session": session_of(tokens),
     }
 
 
@@ -166,7 +170,10 @@ async def test_every_id_route_hides_other_users_resources(
         assert unknown_answer.status_code == 404
         assert unknown_answer.json() == body, (method, path)
 
-    # Nothing B asked for changed A's resources, and A still sees each of them.
+    # Nothing B asked for changed A's resources, and A still sees each of them
+    # (with the very session B named).
+    sessions = await client.get("/api/auth/sessions", headers=bearer(owner))
+    assert ids["session"] in [s["id"] for s in sessions.json()]
     assert await get_subscription(client, owner, ids["subscription"]) == (
         subscription_before
     )

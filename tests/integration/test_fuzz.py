@@ -51,6 +51,7 @@ from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
 from tests.helpers import Wallet, bearer, login
+from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import subscribe
 from tests.support.escrow import create_funded_escrow
 
@@ -232,6 +233,9 @@ async def test_every_endpoint_survives_generated_requests(
         fuzzer = Fuzzer(client, wallet, tokens, loop, admin)
         failures = []
         for operation in operations:
+            if any(p.name == "session_id" for p in operation.path_parameters):
+                # Opened now: logout-all, walked before, ends every session.
+                owned["session_id"] = session_of(await login(client, wallet))
             for mode, path_parameters in runs(operation, owned):
                 failure = await asyncio.to_thread(
                     fuzz_operation, fuzzer, operation, mode, path_parameters

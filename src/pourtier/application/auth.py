@@ -27,7 +27,7 @@ from pourtier.domain.auth import (
     new_refresh_token,
 )
 from pourtier.domain.base58 import b58decode
-from pourtier.domain.errors import AuthenticationFailed, Conflict
+from pourtier.domain.errors import AuthenticationFailed, Conflict, owned
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.offchain import MessageEncoding, OffchainMessage
@@ -41,6 +41,12 @@ Called only once the wallet's signature has verified: asking for a nonce
 needs no signature, so a budget spent by whoever names a wallet would let
 anyone lock that wallet out.
 """
+
+
+SESSIONS_LISTED = 100
+"""At most this many sessions are listed to their user, the newest."""
+ENDED_BY_USER = "ended_by_user"
+"""Why a session ended when its user ended it from the list."""
 
 
 async def unlimited(wallet_address: str) -> None:
@@ -292,6 +298,9 @@ class AuthUseCases(ReadsThroughCache):
                     )
             else:
                 await uow.sessions.mark_refresh_token_used(token.id, now)
+            if not await uow.sessions.touch_session(session.id, now):
+                # Ended since it was read: no new tokens for it.
+                raise AuthenticationFailed("refresh_token", "the session has ended")
             user = await uow.users.get(session.user_id)
             if user is None:
                 raise AuthenticationFailed("refresh_token", "the account is gone")
@@ -329,6 +338,24 @@ class AuthUseCases(ReadsThroughCache):
             await uow.sessions.revoke_session(session_id, now, "logout")
             if session is not None and session.revoked_at is None:
                 await _revoked(uow, session.user_id, [session_id], "logout", now)
+            await uow.commit()
+
+    async def sessions(self, user_id: uuid.UUID) -> list[AuthSession]:
+        """The user's sessions still live, newest first (ended ones are gone
+        for good: nothing can be done with them)."""
+        async with self.uow() as uow:
+            return await uow.sessions.live_sessions_of(user_id, SESSIONS_LISTED)
+
+    async def end_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        """End one of the user's live sessions, the current one too (a
+        logout); another user's, an unknown or an ended one is not found."""
+        now = self.clock()
+        async with self.uow() as uow:
+            found = await uow.sessions.get_session(session_id)
+            live = found if found is not None and found.revoked_at is None else None
+            session = owned(live, user_id, "session")
+            await uow.sessions.revoke_session(session.id, now, ENDED_BY_USER)
+            await _revoked(uow, user_id, [session.id], ENDED_BY_USER, now)
             await uow.commit()
 
     async def logout_all(self, user_id: uuid.UUID) -> list[uuid.UUID]:

@@ -210,6 +210,11 @@ class AuthSession:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    last_used_at: datetime | None = None
+    """When a refresh token of the session was last redeemed; None until then.
+
+    Stamped on refresh only, not per request, so the hot reads write nothing.
+    """
 
 
 @dataclass
@@ -318,6 +323,17 @@ class SessionRepository(Protocol):
 
     async def sessions_of(self, user_id: uuid.UUID, limit: int) -> list[AuthSession]:
         """The user's sessions, newest first, ended ones included."""
+        ...
+
+    async def live_sessions_of(
+        self, user_id: uuid.UUID, limit: int
+    ) -> list[AuthSession]:
+        """The user's sessions not ended, newest first."""
+        ...
+
+    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> bool:
+        """Stamp the session's `last_used_at` unless it has ended; whether it
+        had not (a logout committed meanwhile is seen here)."""
         ...
 
     async def add_refresh_token(self, token: RefreshToken) -> None: ...

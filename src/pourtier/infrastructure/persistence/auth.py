@@ -98,6 +98,30 @@ class SqlSessionRepository(SqlRepository):
             .limit(limit),
         )
 
+    async def live_sessions_of(
+        self, user_id: uuid.UUID, limit: int
+    ) -> list[AuthSession]:
+        return await self._all(
+            AuthSession,
+            select(AuthSessionRow)
+            .where(
+                AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None)
+            )
+            .order_by(AuthSessionRow.created_at.desc(), AuthSessionRow.id)
+            .limit(limit),
+        )
+
+    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> bool:
+        self._changed.add(session_key(session_id))
+        result = await self._session.execute(
+            update(AuthSessionRow)
+            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))
+            .values(last_used_at=now)
+            .returning(AuthSessionRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
     async def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(RefreshTokenRow(**to_columns(token)))
         await self._session.flush()

@@ -146,6 +146,7 @@ class AuthSessionRow(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    last_used_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class RefreshTokenRow(Base):

@@ -1,4 +1,4 @@
-"""Wallet sign-in. Public, except the two logout routes.
+"""Wallet sign-in. Public, except the logout and session routes.
 
 A sign-in is two calls, `/nonce` then `/login`, the busiest of the API: they
 take the request and call what they need themselves (container, client,
@@ -8,6 +8,8 @@ the model again before encoding it. Their schema is declared as before.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -26,6 +28,7 @@ from pourtier.presentation.schemas.auth import (
     NonceOut,
     RefreshIn,
     RegisterIn,
+    SessionOut,
     SignedIn,
     TokenOut,
     VerifyOut,
@@ -116,3 +119,24 @@ async def logout(auth: CurrentAuth, container: ContainerDep) -> None:
 async def logout_all(auth: CurrentAuth, container: ContainerDep) -> LogoutAllOut:
     ended = await container.auth.logout_all(auth.user.id)
     return LogoutAllOut(sessions_ended=len(ended))
+
+
+@router.get("/sessions")
+async def list_sessions(auth: CurrentAuth, container: ContainerDep) -> list[SessionOut]:
+    current = auth.claims.session_id
+    return [
+        SessionOut.model_validate(vars(session) | {"current": session.id == current})
+        for session in await container.auth.sessions(auth.user.id)
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, s404="No such live session of yours"),
+)
+async def end_session(
+    session_id: uuid.UUID, auth: CurrentAuth, container: ContainerDep
+) -> None:
+    """End one of your sessions; ending the current one is a logout."""
+    await container.auth.end_session(auth.user.id, session_id)

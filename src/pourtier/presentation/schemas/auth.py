@@ -66,3 +66,17 @@ class RefreshIn(RequestBody):
 
 class LogoutAllOut(BaseModel):
     sessions_ended: int
+
+
+class SessionOut(Out):
+    """One of the caller's live sessions (ended ones are not listed)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="When its refresh token was last rotated; null until then "
+        "(requests with an access token do not update it)"
+    )
+    ip_address: str | None
+    user_agent: str | None
+    current: bool = Field(description="The session of the access token used")
