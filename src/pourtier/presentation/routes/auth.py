@@ -55,11 +55,7 @@ async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
     exists = await container.auth.verify(
-        body.wallet_address,
-        body.message,
-        body.signature,
-        budget,
-        body.message_encoding,
+        body.wallet_address, body.message, body.signature, budget, body.message_encoding
     )
     return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
 
