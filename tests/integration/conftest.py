@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
+from pourtier.di.container import Container
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
+from tests.subscription_helpers import check_books
 from tests.support.rpc_server import RpcTestServer, running_rpc_server
 
 
@@ -81,3 +83,12 @@ async def adapter(
             yield rpc_adapter(server, node)
         finally:
             await node.close()
+
+
+@pytest.fixture
+async def books(container: Container) -> AsyncIterator[None]:
+    """After the test, every escrow equals its ledger and the treasury received
+    exactly the confirmed charges (modules that move money use it:
+    `pytestmark = pytest.mark.usefixtures("books")`)."""
+    async for _ in check_books(container):
+        yield

@@ -8,7 +8,6 @@ treasury received exactly the confirmed charges.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from pourtier.di.container import Container
 from pourtier.domain.escrow import Commitment, SignatureState
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
 from tests.helpers import Wallet, bearer
-from tests.subscription_helpers import BASIC, check_books, local, subscribe
+from tests.subscription_helpers import BASIC, local, subscribe
 from tests.support.escrow import (
     assert_ledger_matches_chain,
     create_funded_escrow,
@@ -31,13 +30,9 @@ from tests.support.escrow import (
     submit_signed,
 )
 
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
+
 SOL = 1_000_000_000
-
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
 
 
 async def stranger_funds_escrow_of(container: Container, wallet: Wallet) -> None:

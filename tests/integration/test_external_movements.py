@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +37,6 @@ from tests.helpers import TestClock, Wallet, bearer, login
 from tests.subscription_helpers import (
     BASIC,
     chain_copy,
-    check_books,
     fresh_workers,
     get_subscription,
     local,
@@ -53,15 +51,11 @@ from tests.support.escrow import (
     submit_signed,
 )
 
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
+
 USDC = 1_000_000
 SOL = 1_000_000_000
 WATCH_WAIT = timedelta(minutes=1)  # longer than the follower's watch interval
-
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
 
 
 async def send_transfer(

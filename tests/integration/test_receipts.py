@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import io
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,7 +28,6 @@ from tests.subscription_helpers import (
     PRO,
     charge_transactions,
     charges,
-    check_books,
     end_of,
     fresh_workers,
     get_subscription,
@@ -42,13 +40,9 @@ from tests.subscription_helpers import (
 )
 from tests.support.escrow import create_funded_escrow
 
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
+
 RECEIPTS = "/api/subscriptions/receipts"
-
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
 
 
 async def receipts(

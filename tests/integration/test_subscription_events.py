@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.subscription_helpers import (
     DAY,
     PRO,
     chain_copy,
-    check_books,
     end_of,
     escrow_balance,
     lossy_subscriptions,
@@ -35,11 +33,7 @@ from tests.subscription_helpers import (
 )
 from tests.support.escrow import create_funded_escrow
 
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
 
 
 def uid(tokens: dict[str, Any]) -> str:

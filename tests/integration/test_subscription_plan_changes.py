@@ -7,7 +7,6 @@ real local chain and PostgreSQL, and the books are checked after every test.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,7 +23,6 @@ from tests.subscription_helpers import (
     charge_transactions,
     charges,
     check,
-    check_books,
     end_of,
     escrow_balance,
     fresh_workers,
@@ -34,11 +32,7 @@ from tests.subscription_helpers import (
     subscribed,
 )
 
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
 
 
 async def renewal_in_flight(

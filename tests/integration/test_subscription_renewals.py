@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +32,6 @@ from tests.subscription_helpers import (
     charge_transactions,
     charges,
     check,
-    check_books,
     end_of,
     escrow_balance,
     fresh_workers,
@@ -51,13 +49,9 @@ from tests.support.escrow import (
     escrow_round_trip,
 )
 
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
+
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
 
 
 def sub_id(subscription: dict[str, Any]) -> uuid.UUID:

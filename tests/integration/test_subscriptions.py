@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from tests.subscription_helpers import (
     charge_transactions,
     charges,
     check,
-    check_books,
     escrow_balance,
     get_subscription,
     lossy_subscriptions,
@@ -41,6 +39,8 @@ from tests.subscription_helpers import (
     treasury_balance,
 )
 from tests.support.escrow import create_funded_escrow
+
+pytestmark = pytest.mark.usefixtures("books")  # the books balance after each test
 
 PLANS = default_plans(BASIC, PRO)
 FIELDS = {
@@ -57,12 +57,6 @@ FIELDS = {
     "updated_at",
     "charge_signature",
 }
-
-
-@pytest.fixture(autouse=True)
-async def books(container: Container) -> AsyncIterator[None]:
-    async for _ in check_books(container):
-        yield
 
 
 async def client_for(container: Container) -> httpx.AsyncClient:
