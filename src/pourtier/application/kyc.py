@@ -19,6 +19,7 @@ from pourtier.domain.audit import Actor, AuditAction, AuditEntry
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.kyc import (
+    REASON_MAX_LENGTH,
     KycCase,
     KycEvent,
     KycProvider,
@@ -33,7 +34,6 @@ from pourtier.domain.users import KycStatus
 log = structlog.get_logger(__name__)
 
 MAX_PER_PASS = 100
-REASON_MAX_LENGTH = 500
 
 
 @dataclass

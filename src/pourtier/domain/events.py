@@ -65,7 +65,7 @@ class Event:
     ) -> Event:
         """An event about `subject` (`("user", user.id)`), its data as JSON."""
         kind, subject_id = subject
-        return cls(type, kind, str(subject_id), now, _json(data))
+        return cls(type, kind, str(subject_id), now, as_json(data))
 
     @classmethod
     def about_user(
@@ -87,12 +87,12 @@ class Event:
         }
 
 
-def _json(value: Any) -> Any:
+def as_json(value: Any) -> Any:
     """Data as plain JSON: ids and times as strings, enums as their values."""
     if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
+        return {str(k): as_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_json(v) for v in value]
+        return [as_json(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -27,6 +27,8 @@ from pourtier.domain.users import KycStatus
 
 ADULT_AGE = 18
 LEGAL_NAME_MAX_LENGTH = 200
+REASON_MAX_LENGTH = 500
+"""A decision's reason is cut to this (the column's width)."""
 _ASSIGNED = """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL
     BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV

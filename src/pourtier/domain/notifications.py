@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pourtier.domain.events import _json
+from pourtier.domain.events import as_json
 
 
 class NotificationKind(StrEnum):
@@ -51,7 +51,7 @@ class Notification:
         dedupe_key: str | None = None,
         **data: Any,
     ) -> Notification:
-        return cls(user_id, kind, title, body, now, _json(data), dedupe_key)
+        return cls(user_id, kind, title, body, now, as_json(data), dedupe_key)
 
 
 @dataclass(frozen=True)

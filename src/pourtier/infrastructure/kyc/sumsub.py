@@ -48,7 +48,6 @@ SOURCE = "provider:sumsub"
 Decision = tuple[KycStatus, "RejectionType | None", "str | None"]
 """Our status for a Sumsub state, the rejection's type and its reason."""
 SDK_TOKEN_TTL_SECONDS = 600
-REASON_MAX_LENGTH = 500
 DESCRIPTION_MAX_LENGTH = 200
 _APPLICANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -331,12 +330,12 @@ def _reason(result: Mapping[str, Any]) -> str | None:
     `clientComment` is for operators only and never used."""
     comment = result.get("moderationComment")
     if isinstance(comment, str) and comment.strip():
-        return comment.strip()[:REASON_MAX_LENGTH]
+        return comment.strip()
     labels = result.get("rejectLabels")
     if isinstance(labels, list):
         named = [label for label in labels if isinstance(label, str)]
         if named:
-            return ", ".join(named)[:REASON_MAX_LENGTH]
+            return ", ".join(named)
     return None
 
 

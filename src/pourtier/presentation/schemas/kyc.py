@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from pourtier.application.kyc import REASON_MAX_LENGTH
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.kyc import (
     LEGAL_NAME_MAX_LENGTH,
+    REASON_MAX_LENGTH,
     KycCase,
     KycEvent,
     PersonalDetails,
