@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,11 +24,10 @@ from pourtier.domain.auth import (
     new_nonce,
     new_refresh_token,
 )
-from pourtier.domain.base58 import b58decode
 from pourtier.domain.errors import AuthenticationFailed, Conflict, owned
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
-from pourtier.domain.offchain import MessageEncoding, OffchainMessage
+from pourtier.domain.sign_in_proof import SignInProof
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
 
@@ -90,47 +87,30 @@ class AuthUseCases(ReadsThroughCache):
         return self.policy.message_for(wallet_address, nonce.value, now)
 
     async def _check_message(
-        self,
-        wallet_address: str,
-        message: str,
-        signature: str,
-        budget: WalletBudget,
-        now: datetime,
-        encoding: MessageEncoding,
+        self, proof: SignInProof, budget: WalletBudget, now: datetime
     ) -> SignInMessage:
         """Every check before the nonce's, cheapest first; the wallet's
-        budget is spent as soon as its signature has verified. An off-chain
-        envelope is verified as signed and its text checked as a bare one."""
+        budget is spent as soon as its signature has verified. Whatever form
+        the proof came in, its text is checked as a bare one."""
+        wallet_address = proof.wallet_address
         validate_wallet_address(wallet_address)
-        if encoding == "text":
-            parsed = SignInMessage.parse(message)
-            signed = message.encode("utf-8")
-        else:
-            signed, text = _unwrap_offchain(wallet_address, message)
-            parsed = SignInMessage.parse(text)
+        opened = proof.opened()
+        parsed = SignInMessage.parse(opened.text)
         self.policy.check(parsed, wallet_address, now)
-        self.verifier.verify(wallet_address, signed, signature)
+        self.verifier.verify(wallet_address, opened.signed, opened.signature)
         await budget(wallet_address)
         return parsed
 
     async def _check_signed(
-        self,
-        uow: UnitOfWork,
-        wallet_address: str,
-        message: str,
-        signature: str,
-        budget: WalletBudget,
-        encoding: MessageEncoding,
+        self, uow: UnitOfWork, proof: SignInProof, budget: WalletBudget
     ) -> SignInMessage:
         """Every check except consuming the nonce."""
         now = self.clock()
-        parsed = await self._check_message(
-            wallet_address, message, signature, budget, now, encoding
-        )
+        parsed = await self._check_message(proof, budget, now)
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
             raise AuthenticationFailed("nonce", "nonce was not issued by this server")
-        nonce.check_usable(wallet_address, now)
+        nonce.check_usable(proof.wallet_address, now)
         return parsed
 
     async def _consume_nonce(
@@ -139,35 +119,22 @@ class AuthUseCases(ReadsThroughCache):
         if not await uow.nonces.consume(parsed.nonce, wallet_address, self.clock()):
             raise AuthenticationFailed("nonce", "nonce has already been used")
 
-    async def verify(
-        self,
-        wallet_address: str,
-        message: str,
-        signature: str,
-        budget: WalletBudget,
-        encoding: MessageEncoding = "text",
-    ) -> bool:
+    async def verify(self, proof: SignInProof, budget: WalletBudget) -> bool:
         """Whether the wallet has an account, once its signed message checks out."""
         async with self.uow() as uow:
-            await self._check_signed(
-                uow, wallet_address, message, signature, budget, encoding
-            )
-            return await uow.users.get_by_wallet(wallet_address) is not None
+            await self._check_signed(uow, proof, budget)
+            return await uow.users.get_by_wallet(proof.wallet_address) is not None
 
     async def register(
         self,
-        wallet_address: str,
-        message: str,
-        signature: str,
+        proof: SignInProof,
         accepted_document_ids: Sequence[uuid.UUID],
         client: ClientInfo,
         budget: WalletBudget,
-        encoding: MessageEncoding = "text",
     ) -> TokenPair:
+        wallet_address = proof.wallet_address
         async with self.uow() as uow:
-            parsed = await self._check_signed(
-                uow, wallet_address, message, signature, budget, encoding
-            )
+            parsed = await self._check_signed(uow, proof, budget)
             if await uow.users.get_by_wallet(wallet_address) is not None:
                 raise Conflict("this wallet already has an account; log in instead")
             documents = check_accepts_all_active(
@@ -199,20 +166,13 @@ class AuthUseCases(ReadsThroughCache):
         return pair
 
     async def login(
-        self,
-        wallet_address: str,
-        message: str,
-        signature: str,
-        client: ClientInfo,
-        budget: WalletBudget,
-        encoding: MessageEncoding = "text",
+        self, proof: SignInProof, client: ClientInfo, budget: WalletBudget
     ) -> TokenPair:
         """One statement after the message checks: it consumes the nonce,
         stamps the last login and opens the session (see `SignInStore`)."""
         now = self.clock()
-        parsed = await self._check_message(
-            wallet_address, message, signature, budget, now, encoding
-        )
+        wallet_address = proof.wallet_address
+        parsed = await self._check_message(proof, budget, now)
         refresh = new_refresh_token()
         token = self._refresh_token(refresh, uuid.uuid4(), None, now)
         found = await self.sign_ins.log_in(wallet_address, parsed.nonce, token, client)
@@ -365,22 +325,6 @@ class AuthUseCases(ReadsThroughCache):
             await _revoked(uow, user_id, ended, "logout_all", now)
             await uow.commit()
         return ended
-
-
-def _unwrap_offchain(wallet_address: str, message: str) -> tuple[bytes, str]:
-    """The envelope's bytes as signed and the sign-in text inside them."""
-    try:
-        signed = base64.b64decode(message, validate=True)
-    except (binascii.Error, ValueError):
-        signed = None
-    # Canonical base64 only: the decoder lets stray padding through.
-    if signed is None or base64.b64encode(signed).decode() != message:
-        raise AuthenticationFailed(
-            "message_format", "an off-chain message must be base64"
-        )
-    envelope = OffchainMessage.parse(signed)
-    envelope.check_signer(b58decode(wallet_address))
-    return signed, envelope.text
 
 
 async def _revoked(

@@ -54,9 +54,7 @@ async def issue_nonce(body: NonceIn, request: Request) -> Response:
 async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
-    exists = await container.auth.verify(
-        body.wallet_address, body.message, body.signature, budget, body.message_encoding
-    )
+    exists = await container.auth.verify(body.proof(), budget)
     return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
 
 
@@ -72,13 +70,7 @@ async def register(
     budget: WalletBudgetDep,
 ) -> TokenOut:
     pair = await container.auth.register(
-        body.wallet_address,
-        body.message,
-        body.signature,
-        body.accepted_document_ids,
-        client,
-        budget,
-        body.message_encoding,
+        body.proof(), body.accepted_document_ids, client, budget
     )
     return TokenOut.model_validate(pair)
 
@@ -91,12 +83,9 @@ async def register(
 async def login(body: SignedIn, request: Request) -> Response:
     container = container_of(request)
     pair = await container.auth.login(
-        body.wallet_address,
-        body.message,
-        body.signature,
+        body.proof(),
         await client_info(request),
         await wallet_budget(request, container),
-        body.message_encoding,
     )
     return ModelResponse(TokenOut.model_validate(pair))
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pourtier.domain.offchain import MessageEncoding
+from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
 from pourtier.presentation.schemas.common import (
     Out,
     RequestBody,
@@ -40,6 +41,11 @@ class SignedIn(RequestBody):
             "`solana sign-offchain-message` and hardware wallets sign it."
         ),
     )
+
+    def proof(self) -> SignedMessageProof:
+        return SignedMessageProof(
+            self.wallet_address, self.message, self.signature, self.message_encoding
+        )
 
 
 class RegisterIn(SignedIn):
