@@ -15,9 +15,10 @@ import binascii
 from dataclasses import dataclass
 from typing import Protocol
 
-from pourtier.domain.base58 import b58decode
+from pourtier.domain.base58 import b58decode, b58encode
 from pourtier.domain.errors import AuthenticationFailed
 from pourtier.domain.offchain import MessageEncoding, OffchainMessage
+from pourtier.domain.sign_in_transaction import open_sign_in_transaction
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,20 @@ class SignedMessage:
         return Opened(
             signed, open_envelope(self.wallet_address, signed), self.signature
         )
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    """The sign-in transaction the service issued, signed by the wallet
+    (base64 wire format); see `sign_in_transaction`. Never broadcast."""
+
+    wallet_address: str
+    signed_transaction: str
+
+    def opened(self) -> Opened:
+        raw = strict_b64decode(self.signed_transaction, "transaction", "transaction")
+        message, text, signature = open_sign_in_transaction(self.wallet_address, raw)
+        return Opened(message, text, b58encode(signature))
 
 
 def open_envelope(wallet_address: str, signed: bytes) -> str:
