@@ -9,10 +9,12 @@ the model again before encoding it. Their schema is declared as before.
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
+from pourtier.domain.sign_in_transaction import unsigned_sign_in_transaction
 from pourtier.presentation.deps import (
     ClientDep,
     ContainerDep,
@@ -40,12 +42,18 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post("/nonce", response_model=NonceOut)
 async def issue_nonce(body: NonceIn, request: Request) -> Response:
     message = await container_of(request).auth.issue_nonce(body.wallet_address)
+    text = message.render()
+    transaction = None
+    if body.method == "transaction":
+        unsigned = unsigned_sign_in_transaction(message.address, text)
+        transaction = base64.b64encode(unsigned).decode("ascii")
     return ModelResponse(
         NonceOut(
             nonce=message.nonce,
-            message=message.render(),
+            message=text,
             issued_at=message.issued_at,
             expires_at=message.expiration_time,
+            transaction=transaction,
         )
     )
 

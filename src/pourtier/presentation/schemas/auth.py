@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from pourtier.domain.offchain import MessageEncoding
 from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
+from pourtier.domain.sign_in_proof import SignedTransaction, SignInProof
 from pourtier.presentation.schemas.common import (
     Out,
     RequestBody,
     SignatureText,
     SignedMessage,
+    SignedTransactionText,
     WalletAddress,
 )
 from pourtier.presentation.schemas.users import UserOut
@@ -19,6 +22,11 @@ from pourtier.presentation.schemas.users import UserOut
 
 class NonceIn(RequestBody):
     wallet_address: WalletAddress
+    method: Literal["message", "transaction"] = Field(
+        default="message",
+        description="`transaction`: also answer `transaction`, for wallets that "
+        "sign transactions only (Ledger).",
+    )
 
 
 class NonceOut(BaseModel):
@@ -26,12 +34,24 @@ class NonceOut(BaseModel):
     message: str = Field(description="The exact text the wallet must sign.")
     issued_at: datetime
     expires_at: datetime
+    transaction: str | None = Field(
+        default=None,
+        description="With `method: transaction`: base64 of an unsigned legacy "
+        "transaction, fee payer the wallet, one Memo instruction carrying "
+        "`message`, and the all-zero blockhash, so it can never be broadcast. "
+        "The wallet signs it and sends it back as `signed_transaction`.",
+    )
 
 
 class SignedIn(RequestBody):
+    """A signed sign-in, in one of the forms wallets produce: `message` and
+    `signature`, or `signed_transaction` (wallets that sign transactions only)."""
+
     wallet_address: WalletAddress
-    message: SignedMessage
-    signature: SignatureText = Field(description="base58 ed25519 signature")
+    message: SignedMessage | None = None
+    signature: SignatureText | None = Field(
+        default=None, description="base58 ed25519 signature"
+    )
     message_encoding: MessageEncoding = Field(
         default="text",
         description=(
@@ -41,8 +61,30 @@ class SignedIn(RequestBody):
             "`solana sign-offchain-message` and hardware wallets sign it."
         ),
     )
+    signed_transaction: SignedTransactionText | None = Field(
+        default=None,
+        description="base64 of the `transaction` from `POST /nonce` with "
+        "`method: transaction`, signed by the wallet. Never broadcast.",
+    )
 
-    def proof(self) -> SignedMessageProof:
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        if self.signed_transaction is not None:
+            if self.message is not None or self.signature is not None:
+                raise ValueError(
+                    "signed_transaction comes without message and signature"
+                )
+        elif self.message is None or self.signature is None:
+            raise ValueError(
+                "message and signature are required (or signed_transaction)"
+            )
+        return self
+
+    def proof(self) -> SignInProof:
+        if self.signed_transaction is not None:
+            return SignedTransaction(self.wallet_address, self.signed_transaction)
+        assert self.message is not None
+        assert self.signature is not None
         return SignedMessageProof(
             self.wallet_address, self.message, self.signature, self.message_encoding
         )

@@ -27,6 +27,8 @@ WalletAddress = Annotated[
 ]
 SignedMessage = Annotated[str, Field(min_length=1, max_length=4096)]
 SignatureText = Annotated[str, Field(min_length=1, max_length=256)]
+SignedTransactionText = Annotated[str, Field(min_length=1, max_length=1644)]
+"""base64 of at most 1,232 bytes, the most a Solana transaction may hold."""
 
 
 class RequestBody(BaseModel):
