@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from pourtier.cli import app
 from pourtier.client import FileTokenStore, SyncPourtierClient, Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
@@ -52,16 +54,31 @@ def user_env(home: Path) -> dict[str, str]:
 
 
 class Cli:
+    """The command, as `pourtier client` run by the user.
+
+    In this process (typer's runner, in a thread: the command runs its own
+    event loop), since starting the whole `pourtier` command costs seconds
+    each time; `process` runs the installed script itself.
+    """
+
     def __init__(self, server: Server, keypair: Path, home: Path) -> None:
         self.base = ["client", "--url", str(server.client.base_url)]
         self.base += ["--keypair", str(keypair)]
         self.env = user_env(home)
 
     async def __call__(self, *args: str) -> Outputs:
+        def invoke() -> Outputs:
+            result = CliRunner().invoke(app, [*self.base, *args], env=self.env)
+            assert not isinstance(result.exception, AssertionError)
+            return Outputs(result.exit_code, result.stdout, result.stderr)
+
+        return await asyncio.to_thread(invoke)
+
+    async def process(self, *args: str) -> Outputs:
         return await run_cli_apart(self.env, *self.base, *args)
 
     async def json(self, *args: str) -> Any:
-        result = await run_cli_apart(self.env, *self.base, "--json", *args)
+        result = await self("--json", *args)
         assert result.returncode == 0, result
         return json.loads(result.stdout)
 
@@ -74,7 +91,7 @@ async def test_the_whole_journey_through_the_command_line(
     wallet.to_file(keypair)
     cli = Cli(server, keypair, home)
 
-    refused = await cli("login")  # no account, terms not accepted: nothing done
+    refused = await cli.process("login")  # no account, terms not accepted: nothing done
     assert refused.returncode == 1, refused
     assert "terms_of_service" in refused.stderr
     assert "--accept-terms" in refused.stderr.splitlines()[-1]
@@ -129,7 +146,7 @@ async def test_the_whole_journey_through_the_command_line(
 
     assert await cli.json("logout") == {"signed_out": True}
     assert not token_file.exists()
-    after = await cli("whoami")
+    after = await cli.process("whoami")
     assert after.returncode == 1, after
     assert after.stderr.startswith("error: ")
     assert len(after.stderr.strip().splitlines()) == 1
