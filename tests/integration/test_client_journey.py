@@ -102,6 +102,8 @@ async def test_the_whole_journey_through_the_command_line(
     (token_file,) = (home / "config" / "pourtier" / "tokens").iterdir()
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert (await cli.json("login"))["registered"] is False  # a second sign-in
+    sessions = await cli.json("sessions")
+    assert [s["current"] for s in sessions] == [True, False]  # newest first
 
     await container.legal.publish(
         DocumentType.TERMS_OF_SERVICE,
@@ -117,12 +119,15 @@ async def test_the_whole_journey_through_the_command_line(
 
     funded = await cli.json("faucet", "100")
     assert funded["usdc_balance"] == "100.000000"
-    initialized = await cli.json("escrow", "init")
+    initialized = await cli.json("escrow", "init", "--allowance", "500")
     assert (initialized["type"], initialized["status"]) == ("initialize", "confirmed")
     deposited = await cli.json("escrow", "deposit", "50")
     assert (deposited["amount"], deposited["status"]) == ("50.000000", "confirmed")
+    withdrawn = await cli.json("escrow", "withdraw", "10")
+    assert (withdrawn["type"], withdrawn["status"]) == ("withdraw", "confirmed")
     balance = await cli.json("escrow", "balance")
-    assert (balance["is_initialized"], balance["balance"]) == (True, "50.000000")
+    assert (balance["is_initialized"], balance["balance"]) == (True, "40.000000")
+    assert balance["allowance_remaining"] == "500.000000"
 
     subscribed = await cli.json("subscribe", "basic")
     assert (subscribed["plan"], subscribed["status"]) == ("basic", "active")
@@ -133,7 +138,13 @@ async def test_the_whole_journey_through_the_command_line(
     assert canceled["cancel_at_period_end"] is True
     assert canceled["status"] == "active"  # access until the period's end
     history = await cli.json("escrow", "history")
-    assert [t["type"] for t in history][-2:] == ["deposit", "initialize"]
+    assert [(t["type"], t["amount"]) for t in history] == [
+        ("subscription_charge", "29.990000"),  # the basic plan's price
+        ("withdraw", "10.000000"),
+        ("deposit", "50.000000"),
+        ("initialize", "500.000000"),  # the allowance approved
+    ]
+    assert [t["status"] for t in history] == ["confirmed"] * 4
 
     # The library shares the command's tokens: same store, URL and wallet.
     def library_profile() -> str:

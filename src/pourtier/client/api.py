@@ -22,38 +22,9 @@ from pourtier.client.tokens import MemoryTokenStore, Tokens, TokenStore
 from pourtier.client.wallet import Wallet
 from pourtier.domain.escrow import TransactionStatus
 from pourtier.domain.subscriptions import PlanName
-from pourtier.presentation.schemas.auth import (
-    NonceIn,
-    NonceOut,
-    RefreshIn,
-    RegisterIn,
-    SessionOut,
-    SignedIn,
-    TokenOut,
-)
-from pourtier.presentation.schemas.dev import FaucetIn, FaucetOut
-from pourtier.presentation.schemas.escrow import (
-    AmountIn,
-    BalanceOut,
-    InitializeIn,
-    PreparedOut,
-    SubmitIn,
-    SubmittedOut,
-    TransactionOut,
-)
-from pourtier.presentation.schemas.kyc import KycOut, KycStartIn, KycStartOut
-from pourtier.presentation.schemas.legal import (
-    AcceptIn,
-    ComplianceOut,
-    LegalDocumentOut,
-)
-from pourtier.presentation.schemas.subscriptions import (
-    AccessOut,
-    PlanOut,
-    SubscribeIn,
-    SubscriptionOut,
-)
-from pourtier.presentation.schemas.users import ProfileOut
+from pourtier.presentation.schemas import auth, dev, escrow, legal, users
+from pourtier.presentation.schemas import kyc as kyc_schema
+from pourtier.presentation.schemas import subscriptions as subscription_schema
 
 M = TypeVar("M", bound=BaseModel)
 Amount = Decimal | str
@@ -118,7 +89,7 @@ class PourtierClient:
             return None
         return self.store.load(self.url, self.wallet.address)
 
-    def _keep(self, answer: TokenOut) -> TokenOut:
+    def _keep(self, answer: auth.TokenOut) -> auth.TokenOut:
         tokens = Tokens.issued(
             answer.access_token, answer.refresh_token, answer.expires_in
         )
@@ -130,18 +101,18 @@ class PourtierClient:
         if self.wallet is not None:
             self.store.clear(self.url, self.wallet.address)
 
-    async def refresh(self) -> TokenOut:
+    async def refresh(self) -> auth.TokenOut:
         """Redeem the refresh token for a new pair (the old one is rotated)."""
         tokens = self.tokens
         if tokens is None:
             raise ApiError(401, "Not signed in")
-        body = RefreshIn.model_construct(refresh_token=tokens.refresh_token)
+        body = auth.RefreshIn.model_construct(refresh_token=tokens.refresh_token)
         response = await self._http.post("/api/auth/refresh", json=_body(body))
         if response.status_code != 200:
             if response.status_code == 401:
                 self.forget()  # the session has ended: these tokens are dead
             raise ApiError.of(response)
-        return self._keep(TokenOut.model_validate_json(response.content))
+        return self._keep(auth.TokenOut.model_validate_json(response.content))
 
     async def _refresh_after(self, used: Tokens | None) -> None:
         """Refresh once, unless a concurrent request already did since `used`."""
@@ -196,39 +167,43 @@ class PourtierClient:
 
     # -- sign-in and sessions ---------------------------------------------
 
-    async def sign(self, purpose: str | None = None) -> SignedIn:
+    async def sign(self, purpose: str | None = None) -> auth.SignedIn:
         """A fresh nonce's message, signed by the wallet: one login or
         registration (a 404 from login leaves it usable for registering)."""
         wallet = self._wallet()
-        body = _body(NonceIn.model_construct(wallet_address=wallet.address))
+        body = _body(auth.NonceIn.model_construct(wallet_address=wallet.address))
         if purpose is not None:
             body["purpose"] = purpose
-        nonce = await self._post(NonceOut, "/api/auth/nonce", json=body, auth=False)
-        return SignedIn.model_construct(
+        nonce = await self._post(
+            auth.NonceOut, "/api/auth/nonce", json=body, auth=False
+        )
+        return auth.SignedIn.model_construct(
             wallet_address=wallet.address,
             message=nonce.message,
             signature=wallet.sign_message(nonce.message),
         )
 
-    async def login(self, signed: SignedIn | None = None) -> TokenOut:
+    async def login(self, signed: auth.SignedIn | None = None) -> auth.TokenOut:
         """Sign in; `ApiError(404)` when the wallet has no account."""
         signed = signed or await self.sign()
         return self._keep(
             await self._post(
-                TokenOut, "/api/auth/login", json=_body(signed), auth=False
+                auth.TokenOut, "/api/auth/login", json=_body(signed), auth=False
             )
         )
 
     async def register(
-        self, accepted_document_ids: Sequence[uuid.UUID], signed: SignedIn | None = None
-    ) -> TokenOut:
+        self,
+        accepted_document_ids: Sequence[uuid.UUID],
+        signed: auth.SignedIn | None = None,
+    ) -> auth.TokenOut:
         """Open the wallet's account, accepting the given (every active) document."""
         signed = signed or await self.sign()
-        body = RegisterIn.model_construct(
+        body = auth.RegisterIn.model_construct(
             **dict(signed), accepted_document_ids=list(accepted_document_ids)
         )
         answer = await self._post(
-            TokenOut, "/api/auth/register", json=_body(body), auth=False, ok=(201,)
+            auth.TokenOut, "/api/auth/register", json=_body(body), auth=False, ok=(201,)
         )
         return self._keep(answer)
 
@@ -243,21 +218,21 @@ class PourtierClient:
         finally:
             self.forget()
 
-    async def sessions(self) -> list[SessionOut]:
-        return await self._list(SessionOut, "/api/auth/sessions")
+    async def sessions(self) -> list[auth.SessionOut]:
+        return await self._list(auth.SessionOut, "/api/auth/sessions")
 
     async def end_session(self, session_id: uuid.UUID) -> None:
         await self._send("DELETE", f"/api/auth/sessions/{session_id}", ok=(204,))
 
-    async def me(self) -> ProfileOut:
-        return await self._get(ProfileOut, "/api/users/me")
+    async def me(self) -> users.ProfileOut:
+        return await self._get(users.ProfileOut, "/api/users/me")
 
     # -- linked wallets ---------------------------------------------------
 
     async def link_wallet(self, other: Wallet) -> dict[str, Any]:
         """Prove `other` is the user's too: it signs a `link` nonce's message."""
         nonce = await self._post(
-            NonceOut,
+            auth.NonceOut,
             "/api/auth/nonce",
             json={"wallet_address": other.address, "purpose": "link"},
             auth=False,
@@ -280,44 +255,56 @@ class PourtierClient:
 
     # -- legal ------------------------------------------------------------
 
-    async def legal_documents(self) -> list[LegalDocumentOut]:
-        return await self._list(LegalDocumentOut, "/api/legal/documents", auth=False)
+    async def legal_documents(self) -> list[legal.LegalDocumentOut]:
+        return await self._list(
+            legal.LegalDocumentOut, "/api/legal/documents", auth=False
+        )
 
-    async def compliance(self) -> ComplianceOut:
-        return await self._get(ComplianceOut, "/api/legal/compliance")
+    async def compliance(self) -> legal.ComplianceOut:
+        return await self._get(legal.ComplianceOut, "/api/legal/compliance")
 
-    async def accept(self, document_ids: Sequence[uuid.UUID]) -> ComplianceOut:
-        body = AcceptIn.model_construct(document_ids=list(document_ids))
-        return await self._post(ComplianceOut, "/api/legal/accept", json=_body(body))
+    async def accept(self, document_ids: Sequence[uuid.UUID]) -> legal.ComplianceOut:
+        body = legal.AcceptIn.model_construct(document_ids=list(document_ids))
+        return await self._post(
+            legal.ComplianceOut, "/api/legal/accept", json=_body(body)
+        )
 
     # -- escrow -----------------------------------------------------------
 
-    async def prepare_initialize(self, allowance: Amount | None = None) -> PreparedOut:
+    async def prepare_initialize(
+        self, allowance: Amount | None = None
+    ) -> escrow.PreparedOut:
         text = None if allowance is None else _amount(allowance)
-        body = InitializeIn.model_construct(allowance=text)
-        return await self._post(PreparedOut, "/api/escrow/initialize", json=_body(body))
+        body = escrow.InitializeIn.model_construct(allowance=text)
+        return await self._post(
+            escrow.PreparedOut, "/api/escrow/initialize", json=_body(body)
+        )
 
-    async def prepare_deposit(self, amount: Amount) -> PreparedOut:
-        body = AmountIn.model_construct(amount=_amount(amount))
-        return await self._post(PreparedOut, "/api/escrow/deposit", json=_body(body))
+    async def prepare_deposit(self, amount: Amount) -> escrow.PreparedOut:
+        body = escrow.AmountIn.model_construct(amount=_amount(amount))
+        return await self._post(
+            escrow.PreparedOut, "/api/escrow/deposit", json=_body(body)
+        )
 
-    async def prepare_withdraw(self, amount: Amount) -> PreparedOut:
-        body = AmountIn.model_construct(amount=_amount(amount))
-        return await self._post(PreparedOut, "/api/escrow/withdraw", json=_body(body))
+    async def prepare_withdraw(self, amount: Amount) -> escrow.PreparedOut:
+        body = escrow.AmountIn.model_construct(amount=_amount(amount))
+        return await self._post(
+            escrow.PreparedOut, "/api/escrow/withdraw", json=_body(body)
+        )
 
-    async def submit(self, prepared: PreparedOut) -> SubmittedOut:
+    async def submit(self, prepared: escrow.PreparedOut) -> escrow.SubmittedOut:
         """Sign what the service prepared with the wallet, and hand it back."""
-        body = SubmitIn.model_construct(
+        body = escrow.SubmitIn.model_construct(
             transaction_id=prepared.transaction_id,
             signed_transaction=self._wallet().sign_transaction(prepared.transaction),
         )
         return await self._post(
-            SubmittedOut, "/api/escrow/submit", json=_body(body), ok=(202,)
+            escrow.SubmittedOut, "/api/escrow/submit", json=_body(body), ok=(202,)
         )
 
-    async def transaction(self, transaction_id: uuid.UUID) -> TransactionOut:
+    async def transaction(self, transaction_id: uuid.UUID) -> escrow.TransactionOut:
         return await self._get(
-            TransactionOut, f"/api/escrow/transactions/{transaction_id}"
+            escrow.TransactionOut, f"/api/escrow/transactions/{transaction_id}"
         )
 
     async def wait_final(
@@ -325,7 +312,7 @@ class PourtierClient:
         transaction_id: uuid.UUID,
         wait_seconds: float = 60.0,
         interval: float = 0.25,
-    ) -> TransactionOut:
+    ) -> escrow.TransactionOut:
         """Poll the transaction until it is final (confirmed, failed or
         expired); `TransactionNotFinal` after `wait_seconds`."""
         loop = asyncio.get_running_loop()
@@ -339,8 +326,8 @@ class PourtierClient:
             await asyncio.sleep(interval)
 
     async def settle(
-        self, prepared: PreparedOut, wait_seconds: float = 60.0
-    ) -> TransactionOut:
+        self, prepared: escrow.PreparedOut, wait_seconds: float = 60.0
+    ) -> escrow.TransactionOut:
         """Sign, submit, and wait for finality: the confirmed transaction, or
         `TransactionFailed` (failed on chain, or expired)."""
         submitted = await self.submit(prepared)
@@ -351,98 +338,117 @@ class PourtierClient:
 
     async def initialize_escrow(
         self, allowance: Amount | None = None
-    ) -> TransactionOut:
+    ) -> escrow.TransactionOut:
         return await self.settle(await self.prepare_initialize(allowance))
 
-    async def deposit(self, amount: Amount) -> TransactionOut:
+    async def deposit(self, amount: Amount) -> escrow.TransactionOut:
         return await self.settle(await self.prepare_deposit(amount))
 
-    async def withdraw(self, amount: Amount) -> TransactionOut:
+    async def withdraw(self, amount: Amount) -> escrow.TransactionOut:
         return await self.settle(await self.prepare_withdraw(amount))
 
-    async def balance(self) -> BalanceOut:
-        return await self._get(BalanceOut, "/api/escrow/balance")
+    async def balance(self) -> escrow.BalanceOut:
+        return await self._get(escrow.BalanceOut, "/api/escrow/balance")
 
     async def transactions(
         self, limit: int = 50, offset: int = 0, type: str | None = None
-    ) -> list[TransactionOut]:
+    ) -> list[escrow.TransactionOut]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if type is not None:
             params["type"] = type
         return await self._list(
-            TransactionOut, "/api/escrow/transactions", params=params
+            escrow.TransactionOut, "/api/escrow/transactions", params=params
         )
 
     # -- subscriptions ----------------------------------------------------
 
-    async def plans(self) -> list[PlanOut]:
-        return await self._list(PlanOut, "/api/subscriptions/plans", auth=False)
+    async def plans(self) -> list[subscription_schema.PlanOut]:
+        return await self._list(
+            subscription_schema.PlanOut, "/api/subscriptions/plans", auth=False
+        )
 
     async def subscribe(
         self,
         plan: PlanName,
         auto_renew: bool = True,
         idempotency_key: str | None = None,
-    ) -> SubscriptionOut:
+    ) -> subscription_schema.SubscriptionOut:
         """Subscribe or change plan; a short balance or allowance is
         `ApiError(402)`. The answer may be `pending` (charge not final yet)."""
-        body = SubscribeIn.model_construct(plan=plan, auto_renew=auto_renew)
+        body = subscription_schema.SubscribeIn.model_construct(
+            plan=plan, auto_renew=auto_renew
+        )
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return await self._post(
-            SubscriptionOut,
+            subscription_schema.SubscriptionOut,
             "/api/subscriptions/",
             json=_body(body),
             headers=headers,
             ok=(200, 201, 202),
         )
 
-    async def subscriptions(self, status: str | None = None) -> list[SubscriptionOut]:
+    async def subscriptions(
+        self, status: str | None = None
+    ) -> list[subscription_schema.SubscriptionOut]:
         params = {"status": status} if status else None
-        return await self._list(SubscriptionOut, "/api/subscriptions/", params=params)
+        return await self._list(
+            subscription_schema.SubscriptionOut, "/api/subscriptions/", params=params
+        )
 
-    async def subscription(self, subscription_id: uuid.UUID) -> SubscriptionOut:
-        return await self._get(SubscriptionOut, f"/api/subscriptions/{subscription_id}")
+    async def subscription(
+        self, subscription_id: uuid.UUID
+    ) -> subscription_schema.SubscriptionOut:
+        return await self._get(
+            subscription_schema.SubscriptionOut, f"/api/subscriptions/{subscription_id}"
+        )
 
-    async def access(self) -> AccessOut:
-        return await self._get(AccessOut, "/api/subscriptions/check")
+    async def access(self) -> subscription_schema.AccessOut:
+        return await self._get(
+            subscription_schema.AccessOut, "/api/subscriptions/check"
+        )
 
     async def cancel(
         self, subscription_id: uuid.UUID, immediately: bool = False
-    ) -> SubscriptionOut:
+    ) -> subscription_schema.SubscriptionOut:
         response = await self._send(
             "DELETE",
             f"/api/subscriptions/{subscription_id}",
             params={"immediately": str(immediately).lower()},
         )
-        return SubscriptionOut.model_validate_json(response.content)
+        return subscription_schema.SubscriptionOut.model_validate_json(response.content)
 
-    async def resume(self, subscription_id: uuid.UUID) -> SubscriptionOut:
+    async def resume(
+        self, subscription_id: uuid.UUID
+    ) -> subscription_schema.SubscriptionOut:
         return await self._post(
-            SubscriptionOut, f"/api/subscriptions/{subscription_id}/resume"
+            subscription_schema.SubscriptionOut,
+            f"/api/subscriptions/{subscription_id}/resume",
         )
 
     # -- KYC and development ----------------------------------------------
 
-    async def kyc(self) -> KycOut:
-        return await self._get(KycOut, "/api/kyc")
+    async def kyc(self) -> kyc_schema.KycOut:
+        return await self._get(kyc_schema.KycOut, "/api/kyc")
 
     async def kyc_start(
         self,
         legal_name: str | None = None,
         date_of_birth: str | None = None,
         country: str | None = None,
-    ) -> KycStartOut:
+    ) -> kyc_schema.KycStartOut:
         """Manual provider: the three details; a hosted provider: none."""
-        body = KycStartIn.model_construct(
+        body = kyc_schema.KycStartIn.model_construct(
             legal_name=legal_name, date_of_birth=date_of_birth, country=country
         )
-        return await self._post(KycStartOut, "/api/kyc/start", json=_body(body))
+        return await self._post(
+            kyc_schema.KycStartOut, "/api/kyc/start", json=_body(body)
+        )
 
-    async def faucet(self, amount: Amount) -> FaucetOut:
+    async def faucet(self, amount: Amount) -> dev.FaucetOut:
         """Development only: SOL for fees and `amount` test USDC to the wallet."""
-        body = FaucetIn.model_construct(
+        body = dev.FaucetIn.model_construct(
             wallet_address=self._wallet().address, amount=_amount(amount)
         )
         return await self._post(
-            FaucetOut, "/api/dev/faucet", json=_body(body), auth=False
+            dev.FaucetOut, "/api/dev/faucet", json=_body(body), auth=False
         )
