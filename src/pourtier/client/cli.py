@@ -1,5 +1,5 @@
 """`pourtier client ...`: the user's wallet on the command line, against a
-running service. The keypair signs here; only signatures leave the machine.
+running service. The keypair signs here and never leaves the machine.
 Sign-in, sessions and linked wallets are here; legal and KYC in cli_legal,
 escrow and subscriptions in cli_money (importing them adds their commands)."""
 

@@ -49,12 +49,6 @@ async def legal_accept(
     out.done(f"accepted {len(ids)} document(s)", await client.accept(ids))
 
 
-@command(kyc_app, "status")
-async def kyc_status(client: PourtierClient, out: Output) -> None:
-    """Your identity check's status."""
-    out.record(await client.kyc())
-
-
 @command(kyc_app, "start")
 async def kyc_start(
     client: PourtierClient,
@@ -73,3 +67,9 @@ async def kyc_start(
             for value, prompt in zip(details, prompts, strict=True)
         ]
     out.record(await client.kyc_start(*details))
+
+
+@command(kyc_app, "status")
+async def kyc_status(client: PourtierClient, out: Output) -> None:
+    """Your identity check's status."""
+    out.record(await client.kyc())
