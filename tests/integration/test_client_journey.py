@@ -137,6 +137,16 @@ async def test_the_whole_journey_through_the_command_line(
     canceled = await cli.json("subscription", "cancel")
     assert canceled["cancel_at_period_end"] is True
     assert canceled["status"] == "active"  # access until the period's end
+    resumed = await cli.json("subscription", "resume")
+    assert resumed["cancel_at_period_end"] is False
+    ended = await cli.json("subscription", "cancel", "--now")
+    assert ended["status"] == "canceled"
+    after_end = await cli.json("subscription", "status")
+    assert after_end["access"]["has_access"] is False
+    assert after_end["subscription"] is None
+    nothing = await cli("subscription", "cancel")
+    assert nothing.returncode == 1
+    assert nothing.stderr.startswith("error: no live subscription")
     history = await cli.json("escrow", "history")
     assert [(t["type"], t["amount"]) for t in history] == [
         ("subscription_charge", "29.990000"),  # the basic plan's price

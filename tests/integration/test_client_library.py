@@ -96,7 +96,7 @@ async def test_an_ended_session_is_one_refusal_and_its_tokens_forgotten(
         await signed_up.me()
 
     assert refused.value.status == 401
-    assert "session" in refused.value.detail or "token" in refused.value.detail
+    assert refused.value.detail == "refresh_token check failed: the session has ended"
     assert [status for _, _, status in recorder.seen] == [401, 401]  # no loop
     assert signed_up.tokens is None
     with pytest.raises(ApiError) as again:  # not signed in: the service says so
@@ -130,3 +130,12 @@ async def test_a_wallet_without_an_account_is_told_by_login(
     assert refused.value.status == 404
     assert isinstance(client.store, MemoryTokenStore)
     assert client.tokens is None
+
+
+async def test_the_manual_identity_check_is_started_with_the_details(
+    signed_up: PourtierClient,
+) -> None:
+    assert (await signed_up.kyc()).status == "not_started"
+    started = await signed_up.kyc_start("Ada Lovelace", "1990-04-21", "GB")
+    assert (started.status, started.provider) == ("in_review", "manual")
+    assert (await signed_up.me()).kyc_status == "in_review"
