@@ -1,5 +1,5 @@
-"""`PourtierClient`: the whole API over httpx, answers parsed into the
-service's own response models, tokens refreshed by themselves.
+"""`PourtierClient`: the whole API, one method per route, answers parsed
+into the service's own response models (see session.py for tokens).
 
 Request bodies are the service's request models built without validation
 (`model_construct`): their field names are said once, and the service stays
@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any, TypeVar
-
-import httpx
-from pydantic import BaseModel, TypeAdapter
+from typing import Any
 
 from pourtier.client.errors import ApiError, TransactionFailed, TransactionNotFinal
-from pourtier.client.tokens import MemoryTokenStore, Tokens, TokenStore
+from pourtier.client.session import DEFAULT_URL, Amount, Session, amount_text, body_of
 from pourtier.client.wallet import Wallet
 from pourtier.domain.escrow import TransactionStatus
 from pourtier.domain.subscriptions import PlanName
@@ -26,156 +22,26 @@ from pourtier.presentation.schemas import auth, dev, escrow, legal, users
 from pourtier.presentation.schemas import kyc as kyc_schema
 from pourtier.presentation.schemas import subscriptions as subscription_schema
 
-M = TypeVar("M", bound=BaseModel)
-Amount = Decimal | str
-DEFAULT_URL = "http://localhost:9000"
+__all__ = ["DEFAULT_URL", "PourtierClient"]
 
 
-def _body(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True)
-
-
-def _amount(value: Amount) -> str:
-    if isinstance(value, float):
-        raise TypeError("amounts are Decimal or str, never float")
-    return str(value)
-
-
-class PourtierClient:
-    """One wallet's client of one service.
-
-    Without a wallet it can only call the public routes. Tokens come from the
-    store (keyed by URL and wallet) and go back to it whenever they change;
-    an expired or refused access token is refreshed once, then the request
-    is sent again.
-    """
-
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        wallet: Wallet | None = None,
-        *,
-        store: TokenStore | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.wallet = wallet
-        self.store: TokenStore = store or MemoryTokenStore()
-        self._http = httpx.AsyncClient(
-            base_url=self.url, transport=transport, timeout=timeout
-        )
-        self._refreshing = asyncio.Lock()
-
-    async def __aenter__(self) -> PourtierClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # -- tokens -----------------------------------------------------------
-
-    def _wallet(self) -> Wallet:
-        if self.wallet is None:
-            raise ValueError("this call needs a wallet: PourtierClient(url, wallet)")
-        return self.wallet
-
-    @property
-    def tokens(self) -> Tokens | None:
-        if self.wallet is None:
-            return None
-        return self.store.load(self.url, self.wallet.address)
-
-    def _keep(self, answer: auth.TokenOut) -> auth.TokenOut:
-        tokens = Tokens.issued(
-            answer.access_token, answer.refresh_token, answer.expires_in
-        )
-        self.store.save(self.url, self._wallet().address, tokens)
-        return answer
-
-    def forget(self) -> None:
-        """Drop the stored tokens (what a logout does locally)."""
-        if self.wallet is not None:
-            self.store.clear(self.url, self.wallet.address)
-
-    async def refresh(self) -> auth.TokenOut:
-        """Redeem the refresh token for a new pair (the old one is rotated)."""
-        tokens = self.tokens
-        if tokens is None:
-            raise ApiError(401, "Not signed in")
-        body = auth.RefreshIn.model_construct(refresh_token=tokens.refresh_token)
-        response = await self._http.post("/api/auth/refresh", json=_body(body))
-        if response.status_code != 200:
-            if response.status_code == 401:
-                self.forget()  # the session has ended: these tokens are dead
-            raise ApiError.of(response)
-        return self._keep(auth.TokenOut.model_validate_json(response.content))
-
-    async def _refresh_after(self, used: Tokens | None) -> None:
-        """Refresh once, unless a concurrent request already did since `used`."""
-        async with self._refreshing:
-            if self.tokens == used:
-                await self.refresh()
-
-    # -- requests ---------------------------------------------------------
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: bool = True,
-        ok: Sequence[int] = (200,),
-    ) -> httpx.Response:
-        async def send(tokens: Tokens | None) -> httpx.Response:
-            sent = dict(headers or {})
-            if tokens is not None:
-                sent["Authorization"] = f"Bearer {tokens.access_token}"
-            return await self._http.request(
-                method, path, json=json, params=params, headers=sent
-            )
-
-        tokens = self.tokens if auth else None
-        if tokens is not None and tokens.expired():
-            await self._refresh_after(tokens)
-            tokens = self.tokens
-        response = await send(tokens)
-        if response.status_code == 401 and tokens is not None:
-            await self._refresh_after(tokens)
-            response = await send(self.tokens)
-        if response.status_code not in ok:
-            raise ApiError.of(response)
-        return response
-
-    async def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
-        response = await self._send("GET", path, **kwargs)
-        return model.model_validate_json(response.content)
-
-    async def _post(self, model: type[M], path: str, **kwargs: Any) -> M:
-        response = await self._send("POST", path, **kwargs)
-        return model.model_validate_json(response.content)
-
-    async def _list(self, model: type[M], path: str, **kwargs: Any) -> list[M]:
-        response = await self._send("GET", path, **kwargs)
-        return TypeAdapter(list[model]).validate_json(response.content)  # type: ignore[valid-type]
+class PourtierClient(Session):
+    """One wallet's client of one service (public routes only without one)."""
 
     # -- sign-in and sessions ---------------------------------------------
 
-    async def sign(self, purpose: str | None = None) -> auth.SignedIn:
-        """A fresh nonce's message, signed by the wallet: one login or
-        registration (a 404 from login leaves it usable for registering)."""
-        wallet = self._wallet()
-        body = _body(auth.NonceIn.model_construct(wallet_address=wallet.address))
+    async def sign(
+        self, wallet: Wallet | None = None, purpose: str | None = None
+    ) -> auth.SignedIn:
+        """A fresh nonce's message, signed by `wallet` (this client's by
+        default): one login or registration (a 404 from login leaves it
+        usable for registering); `purpose="link"` to link that wallet."""
+        wallet = wallet or self._wallet()
+        body = body_of(auth.NonceIn.model_construct(wallet_address=wallet.address))
         if purpose is not None:
             body["purpose"] = purpose
         nonce = await self._post(
-            auth.NonceOut, "/api/auth/nonce", json=body, auth=False
+            auth.NonceOut, "/api/auth/nonce", json=body, public=True
         )
         return auth.SignedIn.model_construct(
             wallet_address=wallet.address,
@@ -188,7 +54,7 @@ class PourtierClient:
         signed = signed or await self.sign()
         return self._keep(
             await self._post(
-                auth.TokenOut, "/api/auth/login", json=_body(signed), auth=False
+                auth.TokenOut, "/api/auth/login", json=body_of(signed), public=True
             )
         )
 
@@ -203,7 +69,11 @@ class PourtierClient:
             **dict(signed), accepted_document_ids=list(accepted_document_ids)
         )
         answer = await self._post(
-            auth.TokenOut, "/api/auth/register", json=_body(body), auth=False, ok=(201,)
+            auth.TokenOut,
+            "/api/auth/register",
+            json=body_of(body),
+            public=True,
+            ok=(201,),
         )
         return self._keep(answer)
 
@@ -231,19 +101,9 @@ class PourtierClient:
 
     async def link_wallet(self, other: Wallet) -> dict[str, Any]:
         """Prove `other` is the user's too: it signs a `link` nonce's message."""
-        nonce = await self._post(
-            auth.NonceOut,
-            "/api/auth/nonce",
-            json={"wallet_address": other.address, "purpose": "link"},
-            auth=False,
-        )
-        body = {
-            "wallet_address": other.address,
-            "message": nonce.message,
-            "signature": other.sign_message(nonce.message),
-        }
+        signed = await self.sign(other, purpose="link")
         response = await self._send(
-            "POST", "/api/users/me/wallets", json=body, ok=(201,)
+            "POST", "/api/users/me/wallets", json=body_of(signed), ok=(201,)
         )
         linked: dict[str, Any] = response.json()
         return linked
@@ -257,7 +117,7 @@ class PourtierClient:
 
     async def legal_documents(self) -> list[legal.LegalDocumentOut]:
         return await self._list(
-            legal.LegalDocumentOut, "/api/legal/documents", auth=False
+            legal.LegalDocumentOut, "/api/legal/documents", public=True
         )
 
     async def compliance(self) -> legal.ComplianceOut:
@@ -266,7 +126,7 @@ class PourtierClient:
     async def accept(self, document_ids: Sequence[uuid.UUID]) -> legal.ComplianceOut:
         body = legal.AcceptIn.model_construct(document_ids=list(document_ids))
         return await self._post(
-            legal.ComplianceOut, "/api/legal/accept", json=_body(body)
+            legal.ComplianceOut, "/api/legal/accept", json=body_of(body)
         )
 
     # -- escrow -----------------------------------------------------------
@@ -274,22 +134,22 @@ class PourtierClient:
     async def prepare_initialize(
         self, allowance: Amount | None = None
     ) -> escrow.PreparedOut:
-        text = None if allowance is None else _amount(allowance)
+        text = None if allowance is None else amount_text(allowance)
         body = escrow.InitializeIn.model_construct(allowance=text)
         return await self._post(
-            escrow.PreparedOut, "/api/escrow/initialize", json=_body(body)
+            escrow.PreparedOut, "/api/escrow/initialize", json=body_of(body)
         )
 
     async def prepare_deposit(self, amount: Amount) -> escrow.PreparedOut:
-        body = escrow.AmountIn.model_construct(amount=_amount(amount))
+        body = escrow.AmountIn.model_construct(amount=amount_text(amount))
         return await self._post(
-            escrow.PreparedOut, "/api/escrow/deposit", json=_body(body)
+            escrow.PreparedOut, "/api/escrow/deposit", json=body_of(body)
         )
 
     async def prepare_withdraw(self, amount: Amount) -> escrow.PreparedOut:
-        body = escrow.AmountIn.model_construct(amount=_amount(amount))
+        body = escrow.AmountIn.model_construct(amount=amount_text(amount))
         return await self._post(
-            escrow.PreparedOut, "/api/escrow/withdraw", json=_body(body)
+            escrow.PreparedOut, "/api/escrow/withdraw", json=body_of(body)
         )
 
     async def submit(self, prepared: escrow.PreparedOut) -> escrow.SubmittedOut:
@@ -299,7 +159,7 @@ class PourtierClient:
             signed_transaction=self._wallet().sign_transaction(prepared.transaction),
         )
         return await self._post(
-            escrow.SubmittedOut, "/api/escrow/submit", json=_body(body), ok=(202,)
+            escrow.SubmittedOut, "/api/escrow/submit", json=body_of(body), ok=(202,)
         )
 
     async def transaction(self, transaction_id: uuid.UUID) -> escrow.TransactionOut:
@@ -364,7 +224,7 @@ class PourtierClient:
 
     async def plans(self) -> list[subscription_schema.PlanOut]:
         return await self._list(
-            subscription_schema.PlanOut, "/api/subscriptions/plans", auth=False
+            subscription_schema.PlanOut, "/api/subscriptions/plans", public=True
         )
 
     async def subscribe(
@@ -382,7 +242,7 @@ class PourtierClient:
         return await self._post(
             subscription_schema.SubscriptionOut,
             "/api/subscriptions/",
-            json=_body(body),
+            json=body_of(body),
             headers=headers,
             ok=(200, 201, 202),
         )
@@ -441,14 +301,14 @@ class PourtierClient:
             legal_name=legal_name, date_of_birth=date_of_birth, country=country
         )
         return await self._post(
-            kyc_schema.KycStartOut, "/api/kyc/start", json=_body(body)
+            kyc_schema.KycStartOut, "/api/kyc/start", json=body_of(body)
         )
 
     async def faucet(self, amount: Amount) -> dev.FaucetOut:
         """Development only: SOL for fees and `amount` test USDC to the wallet."""
         body = dev.FaucetIn.model_construct(
-            wallet_address=self._wallet().address, amount=_amount(amount)
+            wallet_address=self._wallet().address, amount=amount_text(amount)
         )
         return await self._post(
-            dev.FaucetOut, "/api/dev/faucet", json=_body(body), auth=False
+            dev.FaucetOut, "/api/dev/faucet", json=body_of(body), public=True
         )
