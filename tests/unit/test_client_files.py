@@ -147,3 +147,12 @@ def test_an_unreachable_service_is_its_own_exit_status(tmp_path: Path) -> None:
     assert status == UNREACHABLE
     assert stdout == ""
     assert stderr.startswith(f"error: cannot reach {url}")
+
+
+def test_a_url_without_a_scheme_is_a_usage_error(tmp_path: Path) -> None:
+    keypair = tmp_path / "id.json"
+    Wallet().to_file(keypair)
+    args = ["--url", "localhost:9000", "--keypair", str(keypair), "whoami"]
+    status, _, stderr = invoke(tmp_path, *args)
+    assert status == USAGE
+    assert stderr.startswith("error: bad --url 'localhost:9000'")

@@ -5,6 +5,7 @@ escrow and subscriptions in cli_money (importing them adds their commands)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +37,12 @@ async def login(
     ] = False,
 ) -> None:
     """Sign in with the keypair; a wallet without an account registers,
-    accepting the active legal documents (shown first)."""
+    accepting the active legal documents (shown first). A session this
+    machine already holds for the wallet is ended first: its tokens are
+    about to be replaced, and nothing could end it afterwards."""
+    if client.tokens is not None:
+        with contextlib.suppress(ApiError):
+            await client.logout()
     signed = await client.sign()
     try:
         answer, registered = await client.login(signed), False

@@ -84,7 +84,7 @@ def run(
     except ApiError as error:
         hint = " (sign in: pourtier client login)" if error.status == 401 else ""
         raise fail(f"{error.detail}{hint}", REFUSED) from None
-    except httpx.InvalidURL as error:
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
         raise fail(f"bad --url {options.url!r}: {error}", USAGE) from None
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
