@@ -20,6 +20,7 @@ from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from pourtier.application.admin import RoleChange
+from pourtier.client.cli import app as client_app
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container, fee_authority
 from pourtier.domain.audit import Actor
@@ -39,6 +40,7 @@ app.add_typer(legal_app, name="legal")
 app.add_typer(admin_app, name="admin")
 events_app = typer.Typer(help="Platform events and their deliveries.")
 app.add_typer(events_app, name="events")
+app.add_typer(client_app, name="client")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")

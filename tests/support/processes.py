@@ -70,3 +70,30 @@ async def run_cli(env: dict[str, str], *args: str) -> Result:
     stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return Result(process.returncode, stdout.decode("utf-8", "replace"))
+
+
+@dataclass
+class Outputs:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli_apart(env: dict[str, str], *args: str) -> Outputs:
+    """`pourtier <args>` to its end (at most a minute), stdout and stderr kept
+    apart: a command's answer (`--json`) against what it tells people."""
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return Outputs(
+        process.returncode,
+        stdout.decode("utf-8", "replace"),
+        stderr.decode("utf-8", "replace"),
+    )

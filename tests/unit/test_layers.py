@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from pourtier.application.subscription_answers import Outcome
@@ -35,3 +37,20 @@ def test_subscribe_outcomes_are_words_and_each_answer_has_one_status() -> None:
     answered = set(Outcome) - {Outcome.IN_PROGRESS}  # stored only, never answered
     assert set(STATUS_OF) == answered
     assert len(set(STATUS_OF.values())) == len(STATUS_OF)
+
+
+def test_the_client_speaks_only_through_the_api() -> None:
+    """`pourtier.client` reuses the domain's words and the API's schemas, and
+    nothing that serves: no database, web framework or composition root."""
+    allowed = ("pourtier.client", "pourtier.domain", "pourtier.presentation.schemas")
+    for path in (SRC / "client").rglob("*.py"):
+        ours = {m for m in imported_modules(path) if m.startswith("pourtier")}
+        assert all(m.startswith(allowed) for m in ours), f"{path.name}: {ours}"
+    probe = (
+        "import sys, pourtier.client.cli; "
+        "print(sorted({'fastapi', 'sqlalchemy', 'uvicorn'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this Python, a fixed probe
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

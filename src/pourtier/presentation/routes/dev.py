@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel
 from solders.pubkey import Pubkey
 
 from pourtier.di.container import Container
@@ -11,8 +10,7 @@ from pourtier.domain.errors import InvalidInput
 from pourtier.domain.money import UNITS_PER_USDC, format_usdc, parse_usdc
 from pourtier.infrastructure.solana.local_chain import LAMPORTS_PER_SOL
 from pourtier.presentation.deps import ContainerDep
-from pourtier.presentation.schemas.common import RequestBody, WalletAddress
-from pourtier.presentation.schemas.escrow import UsdcText
+from pourtier.presentation.schemas.dev import FaucetIn, FaucetOut
 
 router = APIRouter(prefix="/api/dev", tags=["development"])
 
@@ -23,18 +21,6 @@ FAUCET_MAX_USDC = 1_000_000 * UNITS_PER_USDC
 def enabled(container: Container) -> bool:
     """Mounted only outside production, and only with the local chain."""
     return container.settings.ENV != "production" and container.faucet is not None
-
-
-class FaucetIn(RequestBody):
-    wallet_address: WalletAddress
-    amount: UsdcText
-
-
-class FaucetOut(BaseModel):
-    wallet_address: str
-    amount: str
-    lamports: int
-    usdc_balance: str
 
 
 @router.post("/faucet")

@@ -51,9 +51,14 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def _usdc_text(value: int | str) -> str:
+    return value if isinstance(value, str) else format_usdc(value)
+
+
 Usdc = Annotated[
     str,
-    BeforeValidator(format_usdc),
+    BeforeValidator(_usdc_text),
     Field(description="USDC as a decimal string: '12.5'"),
 ]
-"""An amount held in base units, answered in USDC."""
+"""An amount held in base units, answered in USDC; an answer read back (by
+`pourtier.client`) is already that text, kept as it is."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from pourtier.application.escrow import Prepared
 from pourtier.domain.errors import InvalidInput
@@ -74,7 +74,11 @@ class PreparedOut(BaseModel):
 
 
 class SubmittedOut(Out):
-    transaction_id: uuid.UUID = Field(validation_alias="id")
+    # `id` on the transaction it is read from, its own name in an answer read
+    # back by the client.
+    transaction_id: uuid.UUID = Field(
+        validation_alias=AliasChoices("id", "transaction_id")
+    )
     signature: str
     status: str
 
