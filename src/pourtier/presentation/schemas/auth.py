@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pourtier.domain.auth import NoncePurpose
 from pourtier.domain.offchain import MessageEncoding
 from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
 from pourtier.presentation.schemas.common import (
@@ -19,6 +20,15 @@ from pourtier.presentation.schemas.users import UserOut
 
 class NonceIn(RequestBody):
     wallet_address: WalletAddress
+    purpose: NoncePurpose = Field(
+        default=NoncePurpose.SIGN_IN,
+        description=(
+            "`sign_in`: for verify, register and login. `link`: for linking "
+            "the wallet to the caller's account (`POST /api/users/me/wallets`); "
+            "its message has its own statement. A nonce is good for its own "
+            "purpose only."
+        ),
+    )
 
 
 class NonceOut(BaseModel):
