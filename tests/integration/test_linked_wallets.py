@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from pourtier.di.container import Container
 from pourtier.domain.auth import DEFAULT_STATEMENT, LINK_STATEMENT
@@ -218,8 +217,8 @@ async def test_another_users_unknown_or_malformed_wallet_is_not_found(
             theirs.address,
             owner["user"]["wallet_address"],
             Wallet().address,
-            "not-a-wallet",
-            "1" * 60,
+            "0" * 40,  # not base58
+            "1" * 44,  # 33 bytes
         )
     ]
     assert [a.status_code for a in answers] == [404] * 5
@@ -228,6 +227,11 @@ async def test_another_users_unknown_or_malformed_wallet_is_not_found(
         owner["user"]["wallet_address"],
         theirs.address,
     ]
+    for length in (31, 45):
+        malformed = await client.delete(
+            f"{WALLETS}/{'1' * length}", headers=bearer(intruder)
+        )
+        assert malformed.status_code == 422, malformed.text
 
 
 async def test_a_wallet_of_any_account_cannot_be_linked(

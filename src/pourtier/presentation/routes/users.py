@@ -4,9 +4,11 @@ mounted on the app itself, first, being the most-read route."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
+from pourtier.domain.users import WALLET_ADDRESS_MAX_LENGTH
 from pourtier.presentation.deps import (
     ContainerDep,
     CurrentAuth,
@@ -75,7 +77,9 @@ async def link_wallet(
     ),
 )
 async def unlink_wallet(
-    address: str, auth: CurrentAuth, container: ContainerDep
+    address: Annotated[str, Path(min_length=32, max_length=WALLET_ADDRESS_MAX_LENGTH)],
+    auth: CurrentAuth,
+    container: ContainerDep,
 ) -> None:
     """Unlink a wallet: it no longer signs in to your account (sessions it
     opened stay, like any other of yours)."""
