@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ from tests.integration.test_auth_signin import (
 )
 
 WALLETS = "/api/users/me/wallets"
+Forge = Callable[[httpx.AsyncClient], Awaitable[Any]]
+"""Makes a bad link body, asking the server for what it needs."""
 PURPOSE_LINK = "nonce check failed: nonce was issued for link, not sign_in"
 
 
@@ -90,12 +92,10 @@ async def test_a_linked_wallet_signs_in_to_the_same_account(
     assert registered.status_code == 409, registered.text
 
 
-def link_forgeries(
-    owner: Wallet, other: Wallet
-) -> dict[str, tuple[str, Callable[[dict[str, Any]], Any]]]:
+def link_forgeries(owner: Wallet, other: Wallet) -> dict[str, tuple[str, Forge]]:
     """Case -> (the refusal, how to get the bad link body for `owner`)."""
 
-    async def sign_in_message(client: httpx.AsyncClient) -> dict[str, str]:
+    async def sign_in_message(client: httpx.AsyncClient) -> Any:
         return await create_signed_message(client, owner)
 
     async def sign_in_nonce_link_statement(client: httpx.AsyncClient) -> Any:
