@@ -219,9 +219,10 @@ async def test_another_users_unknown_or_malformed_wallet_is_not_found(
             Wallet().address,
             "0" * 40,  # not base58
             "1" * 44,  # 33 bytes
+            "1" * 39 + "%00",  # NUL, which PostgreSQL text cannot hold
         )
     ]
-    assert [a.status_code for a in answers] == [404] * 5
+    assert [a.status_code for a in answers] == [404] * 6
     assert {a.json()["detail"] for a in answers} == {"wallet not found"}
     assert await addresses(client, owner) == [
         owner["user"]["wallet_address"],

@@ -24,7 +24,6 @@ from pourtier.domain.users import (
     RolePolicy,
     User,
     UserWallet,
-    primary_first,
     validate_wallet_address,
 )
 
@@ -128,7 +127,7 @@ class AdminUseCases(ReadsThroughCache):
                 ),
                 subscriptions=await uow.subscriptions.list_for_user(user_id, None),
                 sessions=await uow.sessions.sessions_of(user_id, SESSIONS_SHOWN),
-                wallets=primary_first(user, await uow.users.wallets_of(user_id)),
+                wallets=await uow.users.wallets_of(user_id),
             )
 
     async def end_sessions(self, actor: Actor, user_id: uuid.UUID) -> SessionsEnded:

@@ -6,17 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 
 from pourtier.application.cached import ReadsThroughCache
-from pourtier.domain.errors import Conflict, InvalidInput, NotFound
+from pourtier.domain.errors import Conflict, NotFound
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import LegalDocument, pending_documents
-from pourtier.domain.users import (
-    Role,
-    RolePolicy,
-    User,
-    UserWallet,
-    primary_first,
-    validate_wallet_address,
-)
+from pourtier.domain.users import Role, RolePolicy, User, UserWallet
 
 
 @dataclass(frozen=True)
@@ -72,16 +65,12 @@ class UserUseCases(ReadsThroughCache):
     async def wallets(self, user: User) -> list[UserWallet]:
         """The wallets that sign in to the user's account, the primary first."""
         async with self.uow() as uow:
-            return primary_first(user, await uow.users.wallets_of(user.id))
+            return await uow.users.wallets_of(user.id)
 
     async def unlink_wallet(self, user: User, wallet_address: str) -> None:
         """The wallet no longer signs in to the account. The primary one owns
         the escrow, so it stays; another user's or an unknown one (or what
         is no address at all) is not found."""
-        try:
-            validate_wallet_address(wallet_address)
-        except InvalidInput:
-            raise NotFound("wallet not found") from None
         if wallet_address == user.wallet_address:
             raise Conflict("the primary wallet owns the escrow: it cannot be unlinked")
         async with self.uow() as uow:

@@ -124,14 +124,6 @@ class UserWallet:
         return self.wallet_address == user.wallet_address
 
 
-def primary_first(user: User, wallets: list[UserWallet]) -> list[UserWallet]:
-    """The account's wallets as listed: the primary, then by when linked."""
-    return sorted(
-        wallets,
-        key=lambda w: (not w.is_primary_of(user), w.linked_at, w.wallet_address),
-    )
-
-
 @dataclass(frozen=True)
 class RolePolicy:
     """Who holds which role: the stored one, or a wallet named in configuration.
@@ -162,7 +154,9 @@ class UserRepository(Protocol):
         any account's already."""
         ...
 
-    async def wallets_of(self, user_id: uuid.UUID) -> list[UserWallet]: ...
+    async def wallets_of(self, user_id: uuid.UUID) -> list[UserWallet]:
+        """The account's wallets as listed: the primary, then by when linked."""
+        ...
 
     async def link_wallet(self, wallet: UserWallet) -> None:
         """`Conflict` if the wallet is any account's already (one constraint
@@ -170,7 +164,8 @@ class UserRepository(Protocol):
         ...
 
     async def unlink_wallet(self, user_id: uuid.UUID, wallet_address: str) -> bool:
-        """Whether the user had that wallet (the caller keeps the primary)."""
+        """Whether the user had that wallet (the caller keeps the primary);
+        any text may be asked, whatever could never be a wallet is not one."""
         ...
 
     async def save(self, user: User) -> None: ...

@@ -54,15 +54,23 @@ class SqlUserRepository(SqlRepository):
         )
 
     async def wallets_of(self, user_id: uuid.UUID) -> list[UserWallet]:
+        primary = UserWalletRow.wallet_address == UserRow.wallet_address
         return await self._all(
             UserWallet,
-            select(UserWalletRow).where(UserWalletRow.user_id == user_id),
+            select(UserWalletRow)
+            .join(UserRow, UserRow.id == UserWalletRow.user_id)
+            .where(UserWalletRow.user_id == user_id)
+            .order_by(
+                primary.desc(), UserWalletRow.linked_at, UserWalletRow.wallet_address
+            ),
         )
 
     async def link_wallet(self, wallet: UserWallet) -> None:
         await self._add_new(UserWalletRow(**to_columns(wallet)), TAKEN)
 
     async def unlink_wallet(self, user_id: uuid.UUID, wallet_address: str) -> bool:
+        if "\x00" in wallet_address:  # PostgreSQL text cannot hold it: no row can
+            return False
         result = await self._session.execute(
             delete(UserWalletRow)
             .where(
