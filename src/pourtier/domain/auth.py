@@ -340,9 +340,9 @@ class SignInStore(Protocol):
     ) -> LoginRecord:
         """All or nothing, at `token.issued_at`: consume the nonce if it is
         the wallet's, for signing in, unused, unexpired and the wallet (the
-        primary or a linked one) has an account; stamp
-        the account's last login; open session `token.session_id` with `token`
-        as its first refresh token."""
+        primary or a linked one) has an account; stamp the account's last
+        login; open session `token.session_id` with `token` as its first
+        refresh token."""
         ...
 
 
