@@ -311,7 +311,7 @@ async def test_linking_needs_a_signed_in_caller(client: httpx.AsyncClient) -> No
     assert (await client.delete(f"{WALLETS}/{wallet.address}")).status_code == 401
 
 
-async def test_an_operator_sees_the_users_wallets(
+async def test_an_operator_sees_the_users_wallets_and_finds_them_by_any(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     admin = await create_admin(client, container)
@@ -326,3 +326,8 @@ async def test_an_operator_sees_the_users_wallets(
         (tokens["user"]["wallet_address"], True),
         (other.address, False),
     ]
+    prefix = other.address[:12].lower()
+    found = await client.get(
+        "/api/admin/users", params={"query": prefix}, headers=bearer(admin)
+    )
+    assert [u["id"] for u in found.json()] == [tokens["user"]["id"]]

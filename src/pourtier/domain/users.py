@@ -172,5 +172,5 @@ class UserRepository(Protocol):
 
     async def search(self, query: str | None, limit: int, offset: int) -> list[User]:
         """Newest first; `query` matches an id, an email (ignoring case) or a
-        wallet exactly or by prefix (ignoring case)."""
+        wallet, primary or linked, exactly or by prefix (ignoring case)."""
         ...

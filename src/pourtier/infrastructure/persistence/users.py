@@ -96,7 +96,13 @@ class SqlUserRepository(SqlRepository):
         if text:
             matches = [
                 func.lower(UserRow.email) == text.lower(),
-                UserRow.wallet_address.ilike(_like_prefix(text), escape="\\"),
+                UserRow.id.in_(
+                    select(UserWalletRow.user_id).where(
+                        UserWalletRow.wallet_address.ilike(
+                            _like_prefix(text), escape="\\"
+                        )
+                    )
+                ),
             ]
             with contextlib.suppress(ValueError):
                 matches.append(UserRow.id == uuid.UUID(text))
