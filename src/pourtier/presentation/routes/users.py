@@ -56,7 +56,10 @@ async def list_wallets(auth: CurrentAuth, container: ContainerDep) -> list[Walle
     "/me/wallets",
     status_code=status.HTTP_201_CREATED,
     responses=errors(
-        401, 409, s409="The wallet already belongs to an account, maybe yours"
+        401,
+        409,
+        s401="The access token, or the link proof: `check` names what failed",
+        s409="The wallet already belongs to an account, maybe yours",
     ),
 )
 async def link_wallet(
