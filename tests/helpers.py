@@ -37,20 +37,25 @@ class TestClock:
         return datetime.now(UTC) + self.offset
 
 
-async def create_nonce(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
-    response = await client.post(
-        "/api/auth/nonce", json={"wallet_address": wallet.address}
-    )
+async def create_nonce(
+    client: httpx.AsyncClient, wallet: Wallet, purpose: str | None = None
+) -> dict[str, Any]:
+    """A nonce for `purpose` (left out of the request: the default, sign-in)."""
+    asked = {"wallet_address": wallet.address}
+    if purpose is not None:
+        asked["purpose"] = purpose
+    response = await client.post("/api/auth/nonce", json=asked)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 async def create_signed_message(
-    client: httpx.AsyncClient, wallet: Wallet
+    client: httpx.AsyncClient, wallet: Wallet, purpose: str | None = None
 ) -> dict[str, str]:
-    """A fresh nonce's message, signed by the wallet: the body of verify/login."""
-    message = (await create_nonce(client, wallet))["message"]
+    """A fresh nonce's message, signed by the wallet: the body of verify/login
+    (or, for purpose `link`, of a wallet link)."""
+    message = (await create_nonce(client, wallet, purpose))["message"]
     return {
         "wallet_address": wallet.address,
         "message": message,
@@ -89,6 +94,14 @@ async def login(client: httpx.AsyncClient, wallet: Wallet) -> dict[str, Any]:
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def link_wallet(
+    client: httpx.AsyncClient, tokens: dict[str, Any], wallet: Wallet
+) -> httpx.Response:
+    """Link `wallet` to the account of `tokens`, proven by its signed message."""
+    body = await create_signed_message(client, wallet, "link")
+    return await client.post("/api/users/me/wallets", json=body, headers=bearer(tokens))
 
 
 TOKEN_WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"

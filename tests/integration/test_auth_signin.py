@@ -12,6 +12,7 @@ import base64
 import math
 import string
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from pourtier.di.container import Container
+from pourtier.domain.auth import LINK_STATEMENT
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.legal import DocumentType
 from tests.conftest import AUTH_DOMAIN, AUTH_URI
@@ -46,6 +48,7 @@ REASON = {
     "chain_id": "message is for another cluster",
     "issued_at": "message is issued in the future",
     "expiration_time": "message has expired",
+    "statement": "message statement is not the sign_in one",
     "signature": "signature does not match the wallet and message",
     "signature_format_base58": "signature must be base58",
     "signature_format_length": "signature must be 64 bytes",
@@ -305,6 +308,11 @@ def forge_cases(now: datetime, other: Wallet) -> dict[str, tuple[str, Any]]:
                 m, "Expiration Time", stamp(now - timedelta(seconds=1))
             ),
         ),
+        "statement-link": ("statement", lambda m: set_line(m, 3, LINK_STATEMENT)),
+        "statement-other": (
+            "statement",
+            lambda m: set_line(m, 3, "Sign in to Pourtier. Fees may apply."),
+        ),
         "address-other": ("address", lambda m: set_line(m, 1, other.address)),
         "nonce-unknown": (
             "nonce_unknown",
@@ -389,15 +397,18 @@ async def test_a_signature_by_another_key_is_refused(
 
 
 async def test_the_signature_covers_the_exact_utf8_bytes(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The statement is the text the wallet shows; a deployment's non-ASCII one
+    # makes the encoding matter. NFC "à" sent, NFD "a" + U+0300 signed: other
+    # bytes, though the same text to the eye.
+    policy = replace(container.auth.policy, statement="Connexion à Pourtier ✓")
+    monkeypatch.setattr(container.auth, "policy", policy)
     wallet = Wallet()
     await create_user(client, wallet)
-    message = (await create_nonce(client, wallet))["message"]
-    # The statement is free text the wallet shows; a non-ASCII one makes the
-    # encoding matter. NFC "à" signed, NFD "a" + U+0300 sent: other bytes.
-    composed = set_line(message, 3, "Connexion à Pourtier ✓")
-    decomposed = set_line(message, 3, "Connexion a\u0300 Pourtier ✓")
+    composed = (await create_nonce(client, wallet))["message"]
+    assert composed.split("\n")[3] == "Connexion à Pourtier ✓"
+    decomposed = set_line(composed, 3, "Connexion a\u0300 Pourtier ✓")
     key = wallet.keypair
 
     def body(text_: str, signature: object) -> dict[str, str]:
@@ -408,13 +419,16 @@ async def test_the_signature_covers_the_exact_utf8_bytes(
         }
 
     wrong = [
-        body(decomposed, key.sign_message(composed.encode("utf-8"))),
+        body(composed, key.sign_message(decomposed.encode("utf-8"))),
         body(composed, key.sign_message(composed.encode("utf-16-le"))),
-        body(message, key.sign_message((message + "\n").encode("utf-8"))),
-        body(message, key.sign_message(message.replace("\n", "\r\n").encode())),
+        body(composed, key.sign_message((composed + "\n").encode("utf-8"))),
+        body(composed, key.sign_message(composed.replace("\n", "\r\n").encode())),
     ]
     for attempt in wrong:
         assert_refused(await post(client, "login", attempt), DETAIL["signature"])
+    # The decomposed text itself is not the statement, whoever signed it.
+    refused = body(decomposed, key.sign_message(decomposed.encode("utf-8")))
+    assert_refused(await post(client, "login", refused), DETAIL["statement"])
     right = body(composed, key.sign_message(composed.encode("utf-8")))
     assert_accepted(await post(client, "login", right), "login")
 

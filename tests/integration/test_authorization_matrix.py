@@ -24,7 +24,7 @@ import httpx
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from pourtier.presentation.responses import api_routes
-from tests.helpers import bearer, create_user
+from tests.helpers import Wallet, bearer, create_user, link_wallet
 from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import get_subscription, subscribe
 from tests.support.escrow import create_funded_escrow
@@ -36,6 +36,7 @@ RESOURCE_OF_PARAMETER = {
     "subscription_id": "subscription",
     "receipt_id": "receipt",
     "session_id": "session",
+    "address": "linked_wallet",
     # Admin routes only: refused before anything is looked up.
     "webhook_id": "user",
     "event_id": "user",
@@ -51,6 +52,7 @@ KNOWN_ID_ROUTES = {
     ("GET", "/api/subscriptions/receipts/{receipt_id}"),
     ("GET", "/api/subscriptions/receipts/{receipt_id}.pdf"),
     ("DELETE", "/api/auth/sessions/{session_id}"),
+    ("DELETE", "/api/users/me/wallets/{address}"),
 }
 ADMIN_PREFIX = "/api/admin/"
 KNOWN_ADMIN_ROUTES = {
@@ -114,12 +116,15 @@ async def owned_resources(
     assert listed.status_code == 200, listed.text
     receipts = await client.get("/api/subscriptions/receipts", headers=bearer(tokens))
     assert receipts.status_code == 200, receipts.text
+    linked = await link_wallet(client, tokens, Wallet())
+    assert linked.status_code == 201, linked.text
     return tokens, {
         "user": tokens["user"]["id"],
         "escrow_transaction": listed.json()[0]["id"],
         "subscription": subscribed.json()["id"],
         "receipt": receipts.json()[0]["id"],
         "session": session_of(tokens),
+        "linked_wallet": linked.json()["wallet_address"],
     }
 
 
@@ -174,6 +179,8 @@ async def test_every_id_route_hides_other_users_resources(
     # (with the very session B named).
     sessions = await client.get("/api/auth/sessions", headers=bearer(owner))
     assert ids["session"] in [s["id"] for s in sessions.json()]
+    wallets = await client.get("/api/users/me/wallets", headers=bearer(owner))
+    assert ids["linked_wallet"] in [w["wallet_address"] for w in wallets.json()]
     assert await get_subscription(client, owner, ids["subscription"]) == (
         subscription_before
     )

@@ -20,7 +20,7 @@ from tests.event_helpers import (
     the_event,
     types_about,
 )
-from tests.helpers import TestClock, Wallet, bearer, create_user, login
+from tests.helpers import TestClock, Wallet, bearer, create_user, link_wallet, login
 from tests.integration.test_external_movements import (
     USDC,
     follow,
@@ -144,6 +144,29 @@ async def test_every_way_a_session_ends_is_told(
         if e["type"] == "session.revoked"
     ]
     assert reasons == ["logout", "logout_all", "token_reuse", "admin"]
+
+
+async def test_a_link_and_an_unlink_are_told_and_a_refused_link_not_at_all(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    taken, wallet = Wallet(), Wallet()
+    await create_user(client, taken)
+    tokens = await create_user(client)
+    assert (await link_wallet(client, tokens, taken)).status_code == 409
+    assert await types_about(container, uid(tokens)) == ["user.registered"]
+    assert (await link_wallet(client, tokens, wallet)).status_code == 201
+    unlinked = await client.delete(
+        f"/api/users/me/wallets/{wallet.address}", headers=bearer(tokens)
+    )
+    assert unlinked.status_code == 204, unlinked.text
+    told = await events_about(container, uid(tokens))
+    assert [(e["type"], e["sequence"]) for e in told] == [
+        ("user.registered", 1),
+        ("wallet.linked", 2),
+        ("wallet.unlinked", 3),
+    ]
+    for event in told[1:]:
+        assert event["data"]["wallet_address"] == wallet.address
 
 
 async def test_escrow_transactions_are_told_as_they_settle_external_ones_too(

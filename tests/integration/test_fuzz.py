@@ -50,7 +50,7 @@ from pourtier.domain.audit import Actor
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
-from tests.helpers import Wallet, bearer, login
+from tests.helpers import Wallet, bearer, link_wallet, login
 from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import subscribe
 from tests.support.escrow import create_funded_escrow
@@ -214,6 +214,8 @@ async def test_every_endpoint_survives_generated_requests(
             Actor.cli(), "http://127.0.0.1:9/fuzz", []
         )
         (event, *_) = await container.events.recent_events(1)
+        linked = await link_wallet(client, tokens, Wallet())
+        assert linked.status_code == 201, linked.text
         owned = {
             "user_id": tokens["user"]["id"],
             "transaction_id": listed.json()[0]["id"],
@@ -221,6 +223,7 @@ async def test_every_endpoint_survives_generated_requests(
             "receipt_id": receipts.json()[0]["id"],
             "webhook_id": str(hook.id),
             "event_id": str(event.id),
+            "address": linked.json()["wallet_address"],
         }
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
         operations = [ok(result) for result in schema.get_all_operations()]

@@ -315,3 +315,65 @@ async def test_non_development_startup_leaves_the_schema_alone(
             assert await migrate.current_revision(container.engine) is None
     assert await table_names(container.engine) == set()
     await container.engine.dispose()
+
+
+ROWS_BEFORE_0015 = """
+INSERT INTO users (id, wallet_address, kyc_status, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'W1', 'not_started',
+        '2026-01-02T03:04:05Z', now()),
+       ('00000000-0000-0000-0000-0000000000a2', 'W2', 'not_started',
+        '2026-02-03T04:05:06Z', now());
+INSERT INTO auth_nonces (value, wallet_address, issued_at, expires_at)
+VALUES ('n1', 'W1', now(), now() + interval '5 minutes')
+"""
+LINK_NONCE = (
+    "INSERT INTO auth_nonces (value, wallet_address, issued_at, expires_at, purpose)"
+    " VALUES ('n2', 'W3', now(), now(), 'link')"
+)
+
+
+async def test_0015_holds_every_primary_wallet_and_nonces_for_signing_in(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Every account's own wallet is in user_wallets, as of its signup, so no
+    link can take it; nonces issued before are sign-in ones. Down again, a
+    link nonce is dropped rather than left to pass for a sign-in one."""
+    built = build_test_container(make_settings(fresh_database_url, tmp_path))
+    engine = built.engine
+    try:
+        await upgrade_and_insert(engine, "0013", ROWS_BEFORE_0015)
+        await migrate.upgrade(engine, "0015")
+        assert await rows(
+            engine,
+            "SELECT w.wallet_address, w.user_id::text, w.linked_at = u.created_at"
+            " FROM user_wallets w JOIN users u ON u.id = w.user_id ORDER BY 1",
+        ) == [
+            ("W1", "00000000-0000-0000-0000-0000000000a1", True),
+            ("W2", "00000000-0000-0000-0000-0000000000a2", True),
+        ]
+        assert await rows(engine, "SELECT value, purpose FROM auth_nonces") == [
+            ("n1", "sign_in")
+        ]
+        with pytest.raises(IntegrityError, match="pk_user_wallets"):
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO user_wallets VALUES ('W1', "
+                        "'00000000-0000-0000-0000-0000000000a2', now())"
+                    )
+                )
+        with pytest.raises(IntegrityError, match="ck_auth_nonces_purpose"):
+            async with engine.begin() as connection:
+                await connection.execute(text(LINK_NONCE.replace("'link'", "'x'")))
+        async with engine.begin() as connection:
+            await connection.execute(text(LINK_NONCE))
+
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0013")
+        assert "user_wallets" not in await table_names(engine)
+        assert "purpose" not in await column_names(engine, "auth_nonces")
+        assert await rows(engine, "SELECT value FROM auth_nonces") == [("n1",)]
+        await migrate.upgrade(engine)
+        assert await schema_differences(engine) == []
+    finally:
+        await built.stop()

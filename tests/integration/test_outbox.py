@@ -93,6 +93,7 @@ def test_every_type_names_its_courier_channel(kind: EventType) -> None:
         "kyc",
         "legal",
         "session",
+        "wallet",
     }
     envelope = Event.of(kind, ("user", uuid.uuid4()), datetime.now(UTC)).envelope()
     assert set(envelope) == {

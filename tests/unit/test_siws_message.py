@@ -18,10 +18,12 @@ from pourtier.domain.auth import (
     CLOCK_SKEW,
     DEFAULT_STATEMENT,
     HEADER_SUFFIX,
+    LINK_STATEMENT,
     MAX_MESSAGE_BYTES,
     MAX_SIGNATURE_CHARS,
     NONCE_TTL,
     Nonce,
+    NoncePurpose,
     SignInMessage,
     SignInPolicy,
     new_nonce,
@@ -223,12 +225,36 @@ def test_policy_accepts_what_it_issued() -> None:
         ({"chain_id": "mainnet"}, "chain_id"),
         ({"chain_id": "testnet"}, "chain_id"),
         ({"chain_id": "solana:devnet"}, "chain_id"),
+        ({"statement": LINK_STATEMENT}, "statement"),
+        ({"statement": DEFAULT_STATEMENT + " "}, "statement"),
+        ({"statement": ""}, "statement"),
         ({"issued_at": NOW + timedelta(minutes=2)}, "issued_at"),
         ({"expiration_time": NOW - timedelta(seconds=1)}, "expiration_time"),
     ],
 )
 def test_policy_names_the_one_wrong_field(change: dict[str, Any], check: str) -> None:
     assert policy_check_of(dataclasses.replace(issued(), **change)) == check
+
+
+def test_each_purpose_has_its_statement_and_accepts_no_other() -> None:
+    link = POLICY.message_for(ADDRESS, NONCE, NOW, NoncePurpose.LINK)
+    assert link.statement == LINK_STATEMENT
+    assert dataclasses.replace(link, statement=DEFAULT_STATEMENT) == issued()
+    POLICY.check(link, ADDRESS, NOW, NoncePurpose.LINK)
+    with pytest.raises(AuthenticationFailed) as failure:
+        POLICY.check(issued(), ADDRESS, NOW, NoncePurpose.LINK)
+    assert failure.value.check == "statement"
+    assert policy_check_of(link) == "statement"
+
+
+def test_a_nonce_is_usable_for_its_own_purpose_only() -> None:
+    link = stored_nonce(purpose=NoncePurpose.LINK)
+    link.check_usable(ADDRESS, NOW, NoncePurpose.LINK)
+    for nonce, purpose in ((link, NoncePurpose.SIGN_IN), (stored_nonce(), "link")):
+        with pytest.raises(AuthenticationFailed) as failure:
+            nonce.check_usable(ADDRESS, NOW, NoncePurpose(purpose))
+        assert failure.value.check == "nonce"
+        assert "nonce was issued for" in failure.value.detail
 
 
 def test_policy_refuses_a_message_for_another_wallet() -> None:

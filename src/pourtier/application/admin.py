@@ -19,7 +19,13 @@ from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.subscriptions import Subscription
 from pourtier.domain.unit_of_work import UnitOfWork
-from pourtier.domain.users import Role, RolePolicy, User, validate_wallet_address
+from pourtier.domain.users import (
+    Role,
+    RolePolicy,
+    User,
+    UserWallet,
+    validate_wallet_address,
+)
 
 RECENT_TRANSACTIONS = 20
 SESSIONS_SHOWN = 50
@@ -51,6 +57,7 @@ class UserRecord:
     escrow: EscrowSummary
     subscriptions: list[Subscription]
     sessions: list[AuthSession]
+    wallets: list[UserWallet]
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ class AdminUseCases(ReadsThroughCache):
                 ),
                 subscriptions=await uow.subscriptions.list_for_user(user_id, None),
                 sessions=await uow.sessions.sessions_of(user_id, SESSIONS_SHOWN),
+                wallets=await uow.users.wallets_of(user_id),
             )
 
     async def end_sessions(self, actor: Actor, user_id: uuid.UUID) -> SessionsEnded:

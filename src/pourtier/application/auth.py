@@ -15,6 +15,7 @@ from pourtier.domain.auth import (
     AuthSession,
     ClientInfo,
     Nonce,
+    NoncePurpose,
     RefreshToken,
     SignatureVerifier,
     SignInMessage,
@@ -29,7 +30,7 @@ from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
 from pourtier.domain.sign_in_proof import SignInProof
 from pourtier.domain.unit_of_work import UnitOfWork
-from pourtier.domain.users import User, validate_wallet_address
+from pourtier.domain.users import User, UserWallet, validate_wallet_address
 
 WalletBudget = Callable[[str], Awaitable[None]]
 """Spends one sign-in of a wallet's budget, or raises to refuse the request.
@@ -74,7 +75,9 @@ class AuthUseCases(ReadsThroughCache):
     tokens: AccessTokenCodec
     refresh_ttl: timedelta
 
-    async def issue_nonce(self, wallet_address: str) -> SignInMessage:
+    async def issue_nonce(
+        self, wallet_address: str, purpose: NoncePurpose = NoncePurpose.SIGN_IN
+    ) -> SignInMessage:
         validate_wallet_address(wallet_address)
         now = self.clock()
         nonce = Nonce(
@@ -82,12 +85,17 @@ class AuthUseCases(ReadsThroughCache):
             wallet_address=wallet_address,
             issued_at=now,
             expires_at=now + self.policy.nonce_ttl,
+            purpose=purpose,
         )
         await self.sign_ins.add_nonce(nonce)
-        return self.policy.message_for(wallet_address, nonce.value, now)
+        return self.policy.message_for(wallet_address, nonce.value, now, purpose)
 
     async def _check_message(
-        self, proof: SignInProof, budget: WalletBudget, now: datetime
+        self,
+        proof: SignInProof,
+        budget: WalletBudget,
+        now: datetime,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
     ) -> SignInMessage:
         """Every check before the nonce's, cheapest first; the wallet's
         budget is spent as soon as its signature has verified. Whatever form
@@ -96,21 +104,25 @@ class AuthUseCases(ReadsThroughCache):
         validate_wallet_address(wallet_address)
         opened = proof.opened()
         parsed = SignInMessage.parse(opened.text)
-        self.policy.check(parsed, wallet_address, now)
+        self.policy.check(parsed, wallet_address, now, purpose)
         self.verifier.verify(wallet_address, opened.signed, opened.signature)
         await budget(wallet_address)
         return parsed
 
     async def _check_signed(
-        self, uow: UnitOfWork, proof: SignInProof, budget: WalletBudget
+        self,
+        uow: UnitOfWork,
+        proof: SignInProof,
+        budget: WalletBudget,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
     ) -> SignInMessage:
         """Every check except consuming the nonce."""
         now = self.clock()
-        parsed = await self._check_message(proof, budget, now)
+        parsed = await self._check_message(proof, budget, now, purpose)
         nonce = await uow.nonces.get(parsed.nonce)
         if nonce is None:
             raise AuthenticationFailed("nonce", "nonce was not issued by this server")
-        nonce.check_usable(proof.wallet_address, now)
+        nonce.check_usable(proof.wallet_address, now, purpose)
         return parsed
 
     async def _consume_nonce(
@@ -179,6 +191,33 @@ class AuthUseCases(ReadsThroughCache):
         user = found.signed_in(wallet_address, now)
         access = self.tokens.issue(user, token.session_id, now)
         return TokenPair(access, refresh, self.tokens.expires_in_seconds, user)
+
+    async def link_wallet(
+        self, user_id: uuid.UUID, proof: SignInProof, budget: WalletBudget
+    ) -> UserWallet:
+        """Link the proof's wallet to the user's account: it signs in to it
+        from then on. The proof is a sign-in's in every respect but its
+        purpose (`link`: its own statement and nonce). A wallet that is any
+        account's already, this one's too, is a conflict."""
+        wallet_address = proof.wallet_address
+        async with self.uow() as uow:
+            parsed = await self._check_signed(uow, proof, budget, NoncePurpose.LINK)
+            if await uow.users.get_by_wallet(wallet_address) is not None:
+                raise Conflict("this wallet already belongs to an account")
+            await self._consume_nonce(uow, parsed, wallet_address)
+            now = self.clock()
+            wallet = UserWallet(wallet_address, user_id, now)
+            await uow.users.link_wallet(wallet)
+            await uow.outbox.add(
+                Event.about_user(
+                    EventType.WALLET_LINKED,
+                    user_id,
+                    now,
+                    wallet_address=wallet_address,
+                )
+            )
+            await uow.commit()
+        return wallet
 
     async def _start_session(
         self, uow: UnitOfWork, user: User, client: ClientInfo

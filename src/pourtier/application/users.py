@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 
 from pourtier.application.cached import ReadsThroughCache
-from pourtier.domain.errors import NotFound
+from pourtier.domain.errors import Conflict, NotFound
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import LegalDocument, pending_documents
-from pourtier.domain.users import Role, RolePolicy, User
+from pourtier.domain.users import Role, RolePolicy, User, UserWallet
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,27 @@ class UserUseCases(ReadsThroughCache):
             )
             await uow.commit()
         return await self.profile(user_id)
+
+    async def wallets(self, user: User) -> list[UserWallet]:
+        """The wallets that sign in to the user's account, the primary first."""
+        async with self.uow() as uow:
+            return await uow.users.wallets_of(user.id)
+
+    async def unlink_wallet(self, user: User, wallet_address: str) -> None:
+        """The wallet no longer signs in to the account. The primary one owns
+        the escrow, so it stays; another user's or an unknown one (or what
+        is no address at all) is not found."""
+        if wallet_address == user.wallet_address:
+            raise Conflict("the primary wallet owns the escrow: it cannot be unlinked")
+        async with self.uow() as uow:
+            if not await uow.users.unlink_wallet(user.id, wallet_address):
+                raise NotFound("wallet not found")
+            await uow.outbox.add(
+                Event.about_user(
+                    EventType.WALLET_UNLINKED,
+                    user.id,
+                    self.clock(),
+                    wallet_address=wallet_address,
+                )
+            )
+            await uow.commit()

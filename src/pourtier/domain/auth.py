@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from pourtier.domain.errors import AuthenticationFailed, NotFound
@@ -29,8 +30,21 @@ DEFAULT_STATEMENT = (
     "Sign in to Pourtier. This request will not trigger a blockchain "
     "transaction or cost any fees."
 )
+LINK_STATEMENT = "Link this wallet to your Pourtier account"
 _FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
 _NONCE_RE = re.compile(r"[A-Za-z0-9]{8,64}")
+
+
+class NoncePurpose(StrEnum):
+    """What a nonce may prove: a sign-in, or a wallet's link to an account.
+
+    Each purpose has its own statement, and a nonce is good for its own
+    purpose only, so a message signed to sign in can never link a wallet,
+    nor a link message sign anyone in.
+    """
+
+    SIGN_IN = "sign_in"
+    LINK = "link"
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -135,16 +149,26 @@ class SignInPolicy:
     uri: str
     chain_id: str
     statement: str = DEFAULT_STATEMENT
+    link_statement: str = LINK_STATEMENT
     nonce_ttl: timedelta = NONCE_TTL
     clock_skew: timedelta = CLOCK_SKEW
 
+    def statement_for(self, purpose: NoncePurpose) -> str:
+        if purpose == NoncePurpose.LINK:
+            return self.link_statement
+        return self.statement
+
     def message_for(
-        self, wallet_address: str, nonce: str, now: datetime
+        self,
+        wallet_address: str,
+        nonce: str,
+        now: datetime,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
     ) -> SignInMessage:
         return SignInMessage(
             domain=self.domain,
             address=wallet_address,
-            statement=self.statement,
+            statement=self.statement_for(purpose),
             uri=self.uri,
             version="1",
             chain_id=self.chain_id,
@@ -153,14 +177,27 @@ class SignInPolicy:
             expiration_time=now + self.nonce_ttl,
         )
 
-    def check(self, message: SignInMessage, wallet_address: str, now: datetime) -> None:
-        """Raise AuthenticationFailed naming the first field that is wrong."""
+    def check(
+        self,
+        message: SignInMessage,
+        wallet_address: str,
+        now: datetime,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
+    ) -> None:
+        """Raise AuthenticationFailed naming the first field that is wrong.
+
+        The statement is what the wallet showed its owner: a signature over
+        another one was not given for this purpose."""
         if message.address != wallet_address:
             raise AuthenticationFailed(
                 "address", "message address does not match wallet_address"
             )
         if message.domain != self.domain:
             raise AuthenticationFailed("domain", "message is for another domain")
+        if message.statement != self.statement_for(purpose):
+            raise AuthenticationFailed(
+                "statement", f"message statement is not the {purpose.value} one"
+            )
         if message.uri != self.uri:
             raise AuthenticationFailed("uri", "message is for another URI")
         if message.version != "1":
@@ -180,10 +217,20 @@ class Nonce:
     issued_at: datetime
     expires_at: datetime
     consumed_at: datetime | None = None
+    purpose: NoncePurpose = NoncePurpose.SIGN_IN
 
-    def check_usable(self, wallet_address: str, now: datetime) -> None:
+    def check_usable(
+        self,
+        wallet_address: str,
+        now: datetime,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
+    ) -> None:
         if self.wallet_address != wallet_address:
             raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
+        if self.purpose != purpose:
+            raise AuthenticationFailed(
+                "nonce", f"nonce was issued for {self.purpose}, not {purpose}"
+            )
         if self.consumed_at is not None:
             raise AuthenticationFailed("nonce", "nonce has already been used")
         if self.expires_at <= now:
@@ -292,9 +339,10 @@ class SignInStore(Protocol):
         self, wallet_address: str, nonce: str, token: RefreshToken, client: ClientInfo
     ) -> LoginRecord:
         """All or nothing, at `token.issued_at`: consume the nonce if it is
-        the wallet's, unused, unexpired and the wallet has an account; stamp
-        the account's last login; open session `token.session_id` with `token`
-        as its first refresh token."""
+        the wallet's, for signing in, unused, unexpired and the wallet (the
+        primary or a linked one) has an account; stamp the account's last
+        login; open session `token.session_id` with `token` as its first
+        refresh token."""
         ...
 
 
@@ -302,7 +350,8 @@ class NonceRepository(Protocol):
     async def get(self, value: str) -> Nonce | None: ...
 
     async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
-        """Atomically mark the nonce used; False if it was not usable."""
+        """Atomically mark the nonce used; False if it was not usable (its
+        purpose was checked when it was read, and never changes)."""
         ...
 
     async def delete_expired(self, before: datetime) -> int: ...

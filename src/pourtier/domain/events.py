@@ -23,6 +23,8 @@ class EventType(StrEnum):
     LEGAL_ACCEPTED = "legal.accepted"
     KYC_STATUS_CHANGED = "kyc.status_changed"
     SESSION_REVOKED = "session.revoked"
+    WALLET_LINKED = "wallet.linked"
+    WALLET_UNLINKED = "wallet.unlinked"
     ESCROW_INITIALIZED = "escrow.initialized"
     ESCROW_DEPOSIT_CONFIRMED = "escrow.deposit_confirmed"
     ESCROW_WITHDRAWAL_CONFIRMED = "escrow.withdrawal_confirmed"

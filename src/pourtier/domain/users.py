@@ -111,6 +111,20 @@ class User:
 
 
 @dataclass(frozen=True)
+class UserWallet:
+    """A wallet that signs in to an account: its primary one (the escrow's
+    owner, `User.wallet_address`) or one linked to it since. A wallet belongs
+    to one account at most."""
+
+    wallet_address: str
+    user_id: uuid.UUID
+    linked_at: datetime
+
+    def is_primary_of(self, user: User) -> bool:
+        return self.wallet_address == user.wallet_address
+
+
+@dataclass(frozen=True)
 class RolePolicy:
     """Who holds which role: the stored one, or a wallet named in configuration.
 
@@ -131,13 +145,32 @@ class RolePolicy:
 class UserRepository(Protocol):
     async def get(self, user_id: uuid.UUID) -> User | None: ...
 
-    async def get_by_wallet(self, wallet_address: str) -> User | None: ...
+    async def get_by_wallet(self, wallet_address: str) -> User | None:
+        """The account the wallet signs in to: its primary or a linked one."""
+        ...
 
-    async def add(self, user: User) -> None: ...
+    async def add(self, user: User) -> None:
+        """The account with its primary wallet; `Conflict` if the wallet is
+        any account's already."""
+        ...
+
+    async def wallets_of(self, user_id: uuid.UUID) -> list[UserWallet]:
+        """The account's wallets as listed: the primary, then by when linked."""
+        ...
+
+    async def link_wallet(self, wallet: UserWallet) -> None:
+        """`Conflict` if the wallet is any account's already (one constraint
+        decides, so of concurrent links of one wallet exactly one wins)."""
+        ...
+
+    async def unlink_wallet(self, user_id: uuid.UUID, wallet_address: str) -> bool:
+        """Whether the user had that wallet (the caller keeps the primary);
+        any text may be asked, whatever could never be a wallet is not one."""
+        ...
 
     async def save(self, user: User) -> None: ...
 
     async def search(self, query: str | None, limit: int, offset: int) -> list[User]:
         """Newest first; `query` matches an id, an email (ignoring case) or a
-        wallet exactly or by prefix (ignoring case)."""
+        wallet, primary or linked, exactly or by prefix (ignoring case)."""
         ...

@@ -68,6 +68,18 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16), server_default="user")
 
 
+class UserWalletRow(Base):
+    """Every wallet of every account, the primary too: the primary key is the
+    one constraint that keeps a wallet to one account."""
+
+    __tablename__ = "user_wallets"
+    __table_args__ = (Index("ix_user_wallets_user_id", "user_id"),)
+
+    wallet_address: Mapped[str] = mapped_column(String(44), primary_key=True)
+    user_id: Mapped[uuid.UUID] = _refers_to("users.id", "CASCADE")
+    linked_at: Mapped[datetime] = mapped_column(TZ)
+
+
 class LegalDocumentRow(Base):
     __tablename__ = "legal_documents"
     __table_args__ = (
@@ -126,13 +138,17 @@ class LegalAcceptanceRow(Base):
 
 class AuthNonceRow(Base):
     __tablename__ = "auth_nonces"
-    __table_args__ = (Index("ix_auth_nonces_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_auth_nonces_expires_at", "expires_at"),
+        CheckConstraint("purpose IN ('sign_in', 'link')", name="purpose"),
+    )
 
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
     wallet_address: Mapped[str] = mapped_column(String(44))
     issued_at: Mapped[datetime] = mapped_column(TZ)
     expires_at: Mapped[datetime] = mapped_column(TZ)
     consumed_at: Mapped[datetime | None] = mapped_column(TZ)
+    purpose: Mapped[str] = mapped_column(String(16), server_default="sign_in")
 
 
 class AuthSessionRow(Base):

@@ -5,7 +5,8 @@ signed message. Each write is a single statement, atomic by itself, so it runs
 outside any transaction: no BEGIN and COMMIT round trips and no ORM flush. It
 runs on asyncpg itself (see `driver`): SQLAlchemy's execution path would cost
 more CPU than the statement.
-The login statement consumes the nonce, stamps the last login, and inserts the
+The login statement finds the account by any of its wallets (`user_wallets`),
+consumes the nonce, stamps the last login, and inserts the
 session with its first refresh token; it also reads the nonce as it was, so a
 refusal names the check that failed without another query.
 """
@@ -16,7 +17,13 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pourtier.domain.auth import ClientInfo, LoginRecord, Nonce, RefreshToken
+from pourtier.domain.auth import (
+    ClientInfo,
+    LoginRecord,
+    Nonce,
+    NoncePurpose,
+    RefreshToken,
+)
 from pourtier.domain.cache import Cache, user_key
 from pourtier.domain.users import User
 from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
@@ -24,8 +31,9 @@ from pourtier.infrastructure.persistence.mapping import to_columns, to_entity
 
 _ADD_NONCE = Statement(
     """
-INSERT INTO auth_nonces (value, wallet_address, issued_at, expires_at, consumed_at)
-VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at)
+INSERT INTO auth_nonces
+    (value, wallet_address, issued_at, expires_at, consumed_at, purpose)
+VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at, :purpose)
 """
 )
 
@@ -33,20 +41,24 @@ VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at)
 # the nonce's conditional UPDATE re-reads a row another login has just
 # consumed, so of concurrent logins with one nonce exactly one gets a row.
 # Foreign keys are checked at the end of the statement, after both INSERTs.
+# The account is the one `user_wallets` names for the wallet, whether it is
+# the account's primary wallet or one linked to it.
 _LOG_IN = Statement(
     """
 WITH nonce AS (
-    SELECT wallet_address, issued_at, expires_at, consumed_at
+    SELECT wallet_address, purpose, issued_at, expires_at, consumed_at
     FROM auth_nonces WHERE value = :nonce
+), owner AS (
+    SELECT user_id FROM user_wallets WHERE wallet_address = :wallet
 ), used AS (
     UPDATE auth_nonces SET consumed_at = :now
-    FROM users
+    FROM owner
     WHERE auth_nonces.value = :nonce
       AND auth_nonces.wallet_address = :wallet
+      AND auth_nonces.purpose = :purpose
       AND auth_nonces.consumed_at IS NULL
       AND auth_nonces.expires_at > :now
-      AND users.wallet_address = :wallet
-    RETURNING users.id
+    RETURNING owner.user_id AS id
 ), account AS (
     UPDATE users SET last_login_at = :now
     FROM used WHERE users.id = used.id
@@ -68,7 +80,8 @@ SELECT
     nonce.issued_at AS nonce_issued_at,
     nonce.expires_at AS nonce_expires_at,
     nonce.consumed_at AS nonce_consumed_at,
-    EXISTS (SELECT FROM users WHERE wallet_address = :wallet) AS account_exists,
+    nonce.purpose AS nonce_purpose,
+    EXISTS (SELECT FROM owner) AS account_exists,
     account.*
 FROM (SELECT) AS one
 LEFT JOIN nonce ON true
@@ -98,6 +111,7 @@ class SqlSignIns:
             {
                 "nonce": nonce,
                 "wallet": wallet_address,
+                "purpose": NoncePurpose.SIGN_IN,
                 "now": token.issued_at,
                 "session_id": token.session_id,
                 "ip_address": client.ip_address,
@@ -116,6 +130,7 @@ class SqlSignIns:
                 issued_at=row["nonce_issued_at"],
                 expires_at=row["nonce_expires_at"],
                 consumed_at=row["nonce_consumed_at"],
+                purpose=NoncePurpose(row["nonce_purpose"]),
             )
         )
         if row["id"] is None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from pourtier.domain.cache import user_key
-from pourtier.domain.users import User
+from pourtier.domain.users import User, UserWallet
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import UserRow
+from pourtier.infrastructure.persistence.models import UserRow, UserWalletRow
 
 _PROFILE = (
     "display_name",
@@ -25,6 +25,7 @@ _PROFILE = (
     "role",
 )
 """What changes after registration."""
+TAKEN = "this wallet already belongs to an account"
 
 
 def _like_prefix(text: str) -> str:
@@ -40,13 +41,45 @@ class SqlUserRepository(SqlRepository):
 
     async def get_by_wallet(self, wallet_address: str) -> User | None:
         row = await self._session.scalar(
-            select(UserRow).where(UserRow.wallet_address == wallet_address)
+            select(UserRow)
+            .join(UserWalletRow, UserWalletRow.user_id == UserRow.id)
+            .where(UserWalletRow.wallet_address == wallet_address)
         )
         return to_entity(User, row) if row else None
 
     async def add(self, user: User) -> None:
-        row = UserRow(**to_columns(user))
-        await self._add_new(row, "this wallet already has an account")
+        await self._add_new(UserRow(**to_columns(user)), TAKEN)
+        await self.link_wallet(
+            UserWallet(user.wallet_address, user.id, user.created_at)
+        )
+
+    async def wallets_of(self, user_id: uuid.UUID) -> list[UserWallet]:
+        primary = UserWalletRow.wallet_address == UserRow.wallet_address
+        return await self._all(
+            UserWallet,
+            select(UserWalletRow)
+            .join(UserRow, UserRow.id == UserWalletRow.user_id)
+            .where(UserWalletRow.user_id == user_id)
+            .order_by(
+                primary.desc(), UserWalletRow.linked_at, UserWalletRow.wallet_address
+            ),
+        )
+
+    async def link_wallet(self, wallet: UserWallet) -> None:
+        await self._add_new(UserWalletRow(**to_columns(wallet)), TAKEN)
+
+    async def unlink_wallet(self, user_id: uuid.UUID, wallet_address: str) -> bool:
+        if "\x00" in wallet_address:  # PostgreSQL text cannot hold it: no row can
+            return False
+        result = await self._session.execute(
+            delete(UserWalletRow)
+            .where(
+                UserWalletRow.user_id == user_id,
+                UserWalletRow.wallet_address == wallet_address,
+            )
+            .returning(UserWalletRow.wallet_address)
+        )
+        return result.first() is not None
 
     async def save(self, user: User) -> None:
         self._changed.add(user_key(user.id))
@@ -63,7 +96,13 @@ class SqlUserRepository(SqlRepository):
         if text:
             matches = [
                 func.lower(UserRow.email) == text.lower(),
-                UserRow.wallet_address.ilike(_like_prefix(text), escape="\\"),
+                UserRow.id.in_(
+                    select(UserWalletRow.user_id).where(
+                        UserWalletRow.wallet_address.ilike(
+                            _like_prefix(text), escape="\\"
+                        )
+                    )
+                ),
             ]
             with contextlib.suppress(ValueError):
                 matches.append(UserRow.id == uuid.UUID(text))

@@ -44,8 +44,8 @@ async def users(
         Query(
             max_length=254,
             pattern=NO_NUL,
-            description="A user id, an email, or a wallet or its prefix "
-            "(case-insensitive); none: every user",
+            description="A user id, an email, or a wallet (primary or linked) "
+            "or its prefix (case-insensitive); none: every user",
         ),
     ] = None,
     limit: Limit = 50,

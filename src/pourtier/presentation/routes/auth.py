@@ -41,7 +41,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 @router.post("/nonce", response_model=NonceOut)
 async def issue_nonce(body: NonceIn, request: Request) -> Response:
-    message = await container_of(request).auth.issue_nonce(body.wallet_address)
+    message = await container_of(request).auth.issue_nonce(
+        body.wallet_address, body.purpose
+    )
     text = message.render()
     transaction = None
     if body.method == "transaction":

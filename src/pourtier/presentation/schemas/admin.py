@@ -15,7 +15,7 @@ from pourtier.presentation.schemas.common import Out, RequestBody, Usdc
 from pourtier.presentation.schemas.escrow import TransactionOut
 from pourtier.presentation.schemas.kyc import KycRecordOut
 from pourtier.presentation.schemas.subscriptions import SubscriptionStateOut
-from pourtier.presentation.schemas.users import UserOut
+from pourtier.presentation.schemas.users import UserOut, WalletOut
 
 
 class AdminUserOut(UserOut):
@@ -50,6 +50,7 @@ class UserRecordOut(Out):
     escrow: EscrowSummaryOut
     subscriptions: list[SubscriptionStateOut]
     sessions: list[SessionOut] = Field(description="Newest first, ended ones too")
+    wallets: list[WalletOut] = Field(description="The primary first, then linked")
     kyc: KycRecordOut
 
     @classmethod
@@ -62,6 +63,7 @@ class UserRecordOut(Out):
                 "escrow": record.escrow,
                 "subscriptions": record.subscriptions,
                 "sessions": record.sessions,
+                "wallets": [WalletOut.of(w, record.user) for w in record.wallets],
             }
         )
 

@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from pourtier.domain.auth import NoncePurpose
 from pourtier.domain.offchain import MessageEncoding
 from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
 from pourtier.domain.sign_in_proof import SignedTransaction, SignInProof
@@ -26,6 +27,15 @@ class NonceIn(RequestBody):
         default="message",
         description="`transaction`: also answer `transaction`, for wallets that "
         "sign transactions only (Ledger).",
+    )
+    purpose: NoncePurpose = Field(
+        default=NoncePurpose.SIGN_IN,
+        description=(
+            "`sign_in`: for verify, register and login. `link`: for linking "
+            "the wallet to the caller's account (`POST /api/users/me/wallets`); "
+            "its message has its own statement. A nonce is good for its own "
+            "purpose only."
+        ),
     )
 
 

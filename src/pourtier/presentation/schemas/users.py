@@ -6,7 +6,12 @@ from datetime import datetime
 from pydantic import Field
 
 from pourtier.application.users import Profile
-from pourtier.domain.users import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH
+from pourtier.domain.users import (
+    DISPLAY_NAME_MAX_LENGTH,
+    EMAIL_MAX_LENGTH,
+    User,
+    UserWallet,
+)
 from pourtier.presentation.schemas.common import Out, RequestBody
 from pourtier.presentation.schemas.legal import PendingDocumentOut
 
@@ -43,3 +48,22 @@ class ProfilePatchIn(RequestBody):
         default=None, max_length=DISPLAY_NAME_MAX_LENGTH * 2
     )
     email: str | None = Field(default=None, max_length=EMAIL_MAX_LENGTH * 2)
+
+
+class WalletOut(Out):
+    """A wallet that signs in to the account."""
+
+    wallet_address: str
+    linked_at: datetime = Field(description="When linked; the primary's: signup")
+    primary: bool = Field(
+        description="The account's own wallet, the escrow's owner: it cannot be "
+        "unlinked, and access tokens name it"
+    )
+
+    @classmethod
+    def of(cls, wallet: UserWallet, user: User) -> WalletOut:
+        return cls(
+            wallet_address=wallet.wallet_address,
+            linked_at=wallet.linked_at,
+            primary=wallet.is_primary_of(user),
+        )
