@@ -27,6 +27,7 @@ from pourtier.domain.auth import (
 from pourtier.domain.errors import AuthenticationFailed, Conflict, owned
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
+from pourtier.domain.sign_in_input import SignInInput
 from pourtier.domain.sign_in_proof import SignInProof
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, validate_wallet_address
@@ -59,6 +60,21 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
+class IssuedNonce:
+    nonce: Nonce
+    sign_in_input: SignInInput
+    """What the wallet is asked to sign, with the address if it is known."""
+
+    @property
+    def message(self) -> str | None:
+        """The text to sign, when the wallet is known; None when the wallet
+        builds it from `sign_in_input` with its own address."""
+        if self.sign_in_input.address is None:
+            return None
+        return self.sign_in_input.render()
+
+
+@dataclass(frozen=True)
 class Authenticated:
     """Who is calling, checked: the user and the access token's claims."""
 
@@ -74,8 +90,11 @@ class AuthUseCases(ReadsThroughCache):
     tokens: AccessTokenCodec
     refresh_ttl: timedelta
 
-    async def issue_nonce(self, wallet_address: str) -> SignInMessage:
-        validate_wallet_address(wallet_address)
+    async def issue_nonce(self, wallet_address: str | None) -> IssuedNonce:
+        """A nonce for the wallet, or for whichever wallet uses it first
+        (Wallet Standard's `signIn` says the address only in its output)."""
+        if wallet_address is not None:
+            validate_wallet_address(wallet_address)
         now = self.clock()
         nonce = Nonce(
             value=new_nonce(),
@@ -84,7 +103,7 @@ class AuthUseCases(ReadsThroughCache):
             expires_at=now + self.policy.nonce_ttl,
         )
         await self.sign_ins.add_nonce(nonce)
-        return self.policy.message_for(wallet_address, nonce.value, now)
+        return IssuedNonce(nonce, self.policy.input_for(nonce))
 
     async def _check_message(
         self, proof: SignInProof, budget: WalletBudget, now: datetime

@@ -33,16 +33,18 @@ VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at)
 # the nonce's conditional UPDATE re-reads a row another login has just
 # consumed, so of concurrent logins with one nonce exactly one gets a row.
 # Foreign keys are checked at the end of the statement, after both INSERTs.
+# A nonce no wallet has used yet (Wallet Standard's) is bound to this one.
 _LOG_IN = Statement(
     """
 WITH nonce AS (
     SELECT wallet_address, issued_at, expires_at, consumed_at
     FROM auth_nonces WHERE value = :nonce
 ), used AS (
-    UPDATE auth_nonces SET consumed_at = :now
+    UPDATE auth_nonces SET consumed_at = :now, wallet_address = :wallet
     FROM users
     WHERE auth_nonces.value = :nonce
-      AND auth_nonces.wallet_address = :wallet
+      AND (auth_nonces.wallet_address IS NULL
+           OR auth_nonces.wallet_address = :wallet)
       AND auth_nonces.consumed_at IS NULL
       AND auth_nonces.expires_at > :now
       AND users.wallet_address = :wallet
@@ -109,7 +111,7 @@ class SqlSignIns:
         )
         found = (
             None
-            if row["nonce_wallet_address"] is None
+            if row["nonce_issued_at"] is None
             else Nonce(
                 value=nonce,
                 wallet_address=row["nonce_wallet_address"],

@@ -30,6 +30,7 @@ from pourtier.presentation.schemas.auth import (
     RegisterIn,
     SessionOut,
     SignedIn,
+    SignInInputOut,
     TokenOut,
     VerifyOut,
 )
@@ -38,14 +39,19 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/nonce", response_model=NonceOut)
-async def issue_nonce(body: NonceIn, request: Request) -> Response:
-    message = await container_of(request).auth.issue_nonce(body.wallet_address)
+async def issue_nonce(request: Request, body: NonceIn | None = None) -> Response:
+    """A nonce to sign in with. Without `wallet_address` (or without a body)
+    it is for Wallet Standard `signIn`: pass `sign_in_input` to the wallet
+    and send its output to `/verify`, `/register` or `/login`."""
+    wallet_address = body.wallet_address if body is not None else None
+    issued = await container_of(request).auth.issue_nonce(wallet_address)
     return ModelResponse(
         NonceOut(
-            nonce=message.nonce,
-            message=message.render(),
-            issued_at=message.issued_at,
-            expires_at=message.expiration_time,
+            nonce=issued.nonce.value,
+            message=issued.message,
+            sign_in_input=SignInInputOut.model_validate(issued.sign_in_input),
+            issued_at=issued.nonce.issued_at,
+            expires_at=issued.nonce.expires_at,
         )
     )
 
@@ -54,8 +60,9 @@ async def issue_nonce(body: NonceIn, request: Request) -> Response:
 async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
-    exists = await container.auth.verify(body.proof(), budget)
-    return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
+    proof = body.proof()
+    exists = await container.auth.verify(proof, budget)
+    return VerifyOut(wallet_address=proof.wallet_address, user_exists=exists)
 
 
 @router.post(

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from pourtier.domain.offchain import MessageEncoding
 from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
+from pourtier.domain.sign_in_proof import SignInProof, WalletStandardOutput
 from pourtier.presentation.schemas.common import (
     Out,
     RequestBody,
@@ -17,21 +20,87 @@ from pourtier.presentation.schemas.common import (
 from pourtier.presentation.schemas.users import UserOut
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class NonceIn(RequestBody):
-    wallet_address: WalletAddress
+    wallet_address: WalletAddress | None = Field(
+        default=None,
+        description="The wallet signing in, if known; without it the nonce "
+        "goes to whichever wallet first uses it (Wallet Standard `signIn`).",
+    )
+
+
+class SignInInputOut(BaseModel):
+    """A Wallet Standard `SolanaSignInInput`: pass it to `signIn` as it is.
+    Its strings are exactly those the server compares."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, serialize_by_alias=True, from_attributes=True
+    )
+
+    domain: str
+    address: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Present when the nonce was asked for a wallet",
+    )
+    statement: str
+    uri: str
+    version: str
+    chain_id: str
+    nonce: str
+    issued_at: str
+    expiration_time: str
 
 
 class NonceOut(BaseModel):
     nonce: str
-    message: str = Field(description="The exact text the wallet must sign.")
+    message: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="The exact text the wallet must sign; present when "
+        "`wallet_address` was given.",
+    )
+    sign_in_input: SignInInputOut
     issued_at: datetime
     expires_at: datetime
 
 
+class WalletStandardOutputIn(RequestBody):
+    """A `solana:signIn` output as the wallet returned it."""
+
+    address: WalletAddress
+    signed_message: SignedMessage = Field(
+        description="base64 of the bytes signed: the sign-in text, or a Solana "
+        "off-chain message envelope holding it"
+    )
+    signature: SignatureText = Field(description="ed25519 signature, base58 or base64")
+
+    def proof(self) -> WalletStandardOutput:
+        return WalletStandardOutput(self.address, self.signed_message, self.signature)
+
+
+_FORMS = {
+    "message": ("wallet_address", "message", "signature"),
+    "output": ("output",),
+}
+"""Each form a signed sign-in comes in, by its required fields."""
+_OPTIONAL = {"message_encoding": "message"}
+"""Optional fields, by the form they belong to."""
+
+
 class SignedIn(RequestBody):
-    wallet_address: WalletAddress
-    message: SignedMessage
-    signature: SignatureText = Field(description="base58 ed25519 signature")
+    """A signed sign-in in exactly one form: the message as signed
+    (`wallet_address`, `message`, `signature`, optionally `message_encoding`),
+    or a Wallet Standard `signIn` output (`output`)."""
+
+    wallet_address: WalletAddress | None = None
+    message: SignedMessage | None = None
+    signature: SignatureText | None = Field(
+        default=None, description="base58 ed25519 signature"
+    )
     message_encoding: MessageEncoding = Field(
         default="text",
         description=(
@@ -41,10 +110,39 @@ class SignedIn(RequestBody):
             "`solana sign-offchain-message` and hardware wallets sign it."
         ),
     )
+    output: WalletStandardOutputIn | None = Field(
+        default=None, description="A Wallet Standard `solana:signIn` output"
+    )
 
-    def proof(self) -> SignedMessageProof:
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        self.form()
+        return self
+
+    def form(self) -> str:
+        """The one form given, all its required fields present."""
+        given = {
+            form
+            for form, names in _FORMS.items()
+            if self.model_fields_set.intersection(names)
+        } | {_OPTIONAL[name] for name in self.model_fields_set & _OPTIONAL.keys()}
+        if len(given) != 1:
+            forms = " or ".join(", ".join(names) for names in _FORMS.values())
+            raise ValueError(f"give exactly one of: {forms}")
+        (form,) = given
+        for name in _FORMS[form]:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} is required with {', '.join(_FORMS[form])}")
+        return form
+
+    def proof(self) -> SignInProof:
+        if self.form() == "output" and self.output is not None:
+            return self.output.proof()
         return SignedMessageProof(
-            self.wallet_address, self.message, self.signature, self.message_encoding
+            self.wallet_address or "",
+            self.message or "",
+            self.signature or "",
+            self.message_encoding,
         )
 
 
