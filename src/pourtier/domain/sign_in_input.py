@@ -98,7 +98,9 @@ class SignInInput:
                 "message_size", f"message exceeds {MAX_MESSAGE_BYTES} bytes"
             )
         lines = text.split("\n")
-        if len(lines) < 2 or not lines[0].endswith(HEADER_SUFFIX):
+        if len(lines) < 2:
+            raise _layout("message layout is not SIWS")
+        if not lines[0].endswith(HEADER_SUFFIX):
             raise _layout("missing SIWS header line")
         rest = lines[2:]
         statement: str | None = None

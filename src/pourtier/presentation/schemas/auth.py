@@ -37,7 +37,10 @@ class SignInInputOut(BaseModel):
     Its strings are exactly those the server compares."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, serialize_by_alias=True, from_attributes=True
+        alias_generator=to_camel,
+        serialize_by_alias=True,
+        validate_by_name=True,
+        from_attributes=True,
     )
 
     domain: str
