@@ -200,10 +200,11 @@ class Nonce:
     consumed_at: datetime | None = None
 
     def check_usable(self, wallet_address: str, now: datetime) -> None:
-        if self.wallet_address not in (None, wallet_address):
-            raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
+        """Used first: a nonce its first user bound is used up, for all."""
         if self.consumed_at is not None:
             raise AuthenticationFailed("nonce", "nonce has already been used")
+        if self.wallet_address not in (None, wallet_address):
+            raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
         if self.expires_at <= now:
             raise AuthenticationFailed("nonce", "nonce has expired")
 
