@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,7 +48,7 @@ INPUT_KEYS = {
     "expirationTime",
 }
 FORMAT = "message_format check failed: "
-ENVELOPES = {
+ENVELOPES: dict[str, Callable[[str, Wallet], bytes]] = {
     "text": lambda text, wallet: text.encode(),
     "legacy envelope": lambda text, wallet: legacy_envelope(text),
     "full envelope": lambda text, wallet: full_envelope(
