@@ -61,6 +61,10 @@ FULL_TEXT = "\n".join(
 OPTIONAL = [*LABELS, "statement", "resources"]
 
 
+def absent(name: str) -> dict[str, Any]:
+    return {name: None}
+
+
 def refusal(text: str, parse: Any = SignInInput.parse) -> str:
     with pytest.raises(AuthenticationFailed) as failure:
         parse(text)
@@ -75,7 +79,7 @@ def test_every_field_renders_in_the_reference_layout_and_reads_back() -> None:
 
 @pytest.mark.parametrize("name", OPTIONAL)
 def test_each_optional_field_may_be_left_out(name: str) -> None:
-    without = dataclasses.replace(FULL, **{name: None})
+    without = dataclasses.replace(FULL, **absent(name))
     text = without.render()
     assert len(text.split("\n")) < len(FULL_TEXT.split("\n"))
     assert SignInInput.parse(text) == without
@@ -159,7 +163,7 @@ def test_a_message_may_not_carry_a_field_we_never_issue(name: str, detail: str) 
 def test_a_message_must_carry_every_field_we_issue(name: str) -> None:
     issued = POLICY.message_for(ADDRESS, "abcdefgh1234", NOW).as_input()
     label = (LABELS | {"statement": "statement"})[name]
-    text = dataclasses.replace(issued, **{name: None}).render()
+    text = dataclasses.replace(issued, **absent(name)).render()
     assert refusal(text, SignInMessage.parse) == f"message has no '{label}'"
 
 

@@ -10,8 +10,9 @@ the model again before encoding it. Their schema is declared as before.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 
 from pourtier.presentation.deps import (
     ClientDep,
@@ -36,15 +37,18 @@ from pourtier.presentation.schemas.auth import (
 )
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+NO_WALLET = NonceIn()
+"""The nonce body when none is sent: a nonce for whichever wallet uses it."""
 
 
 @router.post("/nonce", response_model=NonceOut)
-async def issue_nonce(request: Request, body: NonceIn | None = None) -> Response:
+async def issue_nonce(
+    request: Request, body: Annotated[NonceIn, Body()] = NO_WALLET
+) -> Response:
     """A nonce to sign in with. Without `wallet_address` (or without a body)
     it is for Wallet Standard `signIn`: pass `sign_in_input` to the wallet
     and send its output to `/verify`, `/register` or `/login`."""
-    wallet_address = body.wallet_address if body is not None else None
-    issued = await container_of(request).auth.issue_nonce(wallet_address)
+    issued = await container_of(request).auth.issue_nonce(body.wallet_address)
     return ModelResponse(
         NonceOut(
             nonce=issued.nonce.value,
