@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from pourtier.di.container import Container
+from pourtier.presentation.app import create_app
 from tests.helpers import (
     Wallet,
     create_nonce,
@@ -309,3 +310,27 @@ async def test_a_body_in_both_forms_or_neither_is_a_422_naming_the_fields(
         response = await post(client, endpoint, body)
         assert response.status_code == 422, (body, response.text)
         assert named in response.text, (body, response.text)
+
+
+def test_openapi_says_the_nonce_body_is_optional_and_both_forms(
+    container: Container,
+) -> None:
+    schema = create_app(container, manage_lifespan=False).openapi()
+    operation = schema["paths"]["/api/auth/nonce"]["post"]
+    assert operation["requestBody"].get("required", False) is False
+    models = schema["components"]["schemas"]
+    assert "wallet_address" not in models["NonceIn"].get("required", [])
+    nonce_out = models["NonceOut"]
+    assert set(nonce_out["required"]) == {
+        "nonce",
+        "sign_in_input",
+        "issued_at",
+        "expires_at",
+    }
+    assert {"chainId", "issuedAt"} <= set(models["SignInInputOut"]["properties"])
+    assert {"output", "wallet_address"} <= set(models["SignedIn"]["properties"])
+    assert set(models["WalletStandardOutputIn"]["required"]) == {
+        "address",
+        "signed_message",
+        "signature",
+    }
