@@ -102,26 +102,34 @@ class SignInInput:
             raise _layout("message layout is not SIWS")
         if not lines[0].endswith(HEADER_SUFFIX):
             raise _layout("missing SIWS header line")
-        rest = lines[2:]
-        statement: str | None = None
-        if rest:
-            if rest[0] != "":
-                raise _layout("expected a blank line after the address")
-            if len(rest) >= 3 and rest[2] == "":
-                statement, rest = rest[1], rest[3:]
-            elif len(rest) == 2 and rest[1] and not _is_field_line(rest[1]):
-                statement, rest = rest[1], []
-            else:
-                rest = rest[1:]
-            if not rest and (statement is None or len(lines) > 4):
-                raise _layout("a blank line ends the message")
+        header, address, *rest = lines
+        statement, field_lines = _sections(rest)
         return cls(
-            domain=lines[0][: -len(HEADER_SUFFIX)],
-            address=lines[1],
+            domain=header[: -len(HEADER_SUFFIX)],
+            address=address,
             statement=statement,
-            resources=_resources(rest),
-            **_parse_fields(rest),
+            resources=_resources(field_lines),
+            **_parse_fields(field_lines),
         )
+
+
+def _sections(rest: list[str]) -> tuple[str | None, list[str]]:
+    """What follows the address: nothing, or a blank line then a statement,
+    the fields, or both with a blank line between. A lone line shaped like a
+    field is that field, as the reference parser reads it."""
+    if not rest:
+        return None, []
+    if rest[0] != "":
+        raise _layout("expected a blank line after the address")
+    if len(rest) == 2 and rest[1] and not _is_field_line(rest[1]):
+        return rest[1], []
+    if len(rest) >= 3 and rest[2] == "":
+        statement, field_lines = rest[1], rest[3:]
+    else:
+        statement, field_lines = None, rest[1:]
+    if not field_lines:
+        raise _layout("a blank line ends the message")
+    return statement, field_lines
 
 
 def _is_field_line(line: str) -> bool:
