@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pourtier.domain.errors import AuthenticationFailed, NotFound
 from pourtier.domain.sign_in_input import (
@@ -84,17 +84,12 @@ class SignInMessage:
     expiration_time: datetime
 
     def as_input(self) -> SignInInput:
-        return SignInInput(
-            domain=self.domain,
-            address=self.address,
-            statement=self.statement,
-            uri=self.uri,
-            version=self.version,
-            chain_id=self.chain_id,
-            nonce=self.nonce,
-            issued_at=format_timestamp(self.issued_at),
-            expiration_time=format_timestamp(self.expiration_time),
-        )
+        """The same fields, timestamps as the text writes them."""
+        values: dict[str, Any] = vars(self) | {
+            "issued_at": format_timestamp(self.issued_at),
+            "expiration_time": format_timestamp(self.expiration_time),
+        }
+        return SignInInput(**values)
 
     def render(self) -> str:
         return self.as_input().render()
@@ -103,35 +98,29 @@ class SignInMessage:
     def parse(cls, text: str) -> SignInMessage:
         """Parse strictly (see `SignInInput.parse`), then insist on the
         fields we issue: a wallet must sign all it was given, add nothing."""
-        found = SignInInput.parse(text)
-        present = found.present()
-        for name in _ISSUED:
-            if name not in present:
-                raise AuthenticationFailed(
-                    "message_format", f"message has no '{_LABEL[name]}'"
-                )
+        present = SignInInput.parse(text).present()
+        for name in _ISSUED - present.keys():
+            raise AuthenticationFailed(
+                "message_format", f"message has no '{_LABEL[name]}'"
+            )
         for name in present.keys() - _ISSUED - {"domain", "address"}:
             raise AuthenticationFailed(
                 "message_format",
                 f"message has '{_LABEL[name]}', which this server never issues",
             )
-        nonce = found.nonce or ""
-        if not _NONCE_RE.fullmatch(nonce):
+        values: dict[str, Any] = present
+        if not _NONCE_RE.fullmatch(values["nonce"]):
             raise AuthenticationFailed(
                 "message_format", "Nonce must be 8 to 64 ASCII letters or digits"
             )
         return cls(
-            domain=found.domain,
-            address=found.address or "",
-            statement=found.statement or "",
-            uri=found.uri or "",
-            version=found.version or "",
-            chain_id=found.chain_id or "",
-            nonce=nonce,
-            issued_at=_parse_timestamp(found.issued_at or "", "Issued At"),
-            expiration_time=_parse_timestamp(
-                found.expiration_time or "", "Expiration Time"
-            ),
+            **values
+            | {
+                "issued_at": _parse_timestamp(values["issued_at"], "Issued At"),
+                "expiration_time": _parse_timestamp(
+                    values["expiration_time"], "Expiration Time"
+                ),
+            }
         )
 
 

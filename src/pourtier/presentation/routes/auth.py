@@ -37,13 +37,11 @@ from pourtier.presentation.schemas.auth import (
 )
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-NO_WALLET = NonceIn()
-"""The nonce body when none is sent: a nonce for whichever wallet uses it."""
 
 
 @router.post("/nonce", response_model=NonceOut)
 async def issue_nonce(
-    request: Request, body: Annotated[NonceIn, Body()] = NO_WALLET
+    request: Request, body: Annotated[NonceIn, Body(default_factory=NonceIn)]
 ) -> Response:
     """A nonce to sign in with. Without `wallet_address` (or without a body)
     it is for Wallet Standard `signIn`: pass `sign_in_input` to the wallet
