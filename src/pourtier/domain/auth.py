@@ -17,17 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pourtier.domain.errors import AuthenticationFailed, NotFound
-from pourtier.domain.sign_in_input import (
-    HEADER_SUFFIX as HEADER_SUFFIX,
-)
-from pourtier.domain.sign_in_input import (
-    LABELS,
-    RESOURCES,
-    SignInInput,
-)
-from pourtier.domain.sign_in_input import (
-    MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,
-)
+from pourtier.domain.sign_in_input import LABELS, RESOURCES, SignInInput
 from pourtier.domain.users import User
 
 MAX_SIGNATURE_CHARS = 128
