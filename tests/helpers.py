@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 from solders.keypair import Keypair
 
+from pourtier.domain.base58 import b58encode
 from pourtier.domain.users import User
 
 
@@ -141,3 +143,42 @@ def full_envelope(
         + len(body).to_bytes(2, "little")
         + body
     )
+
+
+async def create_unbound_nonce(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A nonce asked with no body, as a Wallet Standard sign-in does."""
+    response = await client.post("/api/auth/nonce")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wallet_standard_text(sign_in_input: dict[str, str], address: str) -> str:
+    """The text a wallet's `signIn` writes for the input, laid out by hand as
+    `createSignInMessageText` does (the reference client checks it too)."""
+    names = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
+    keys = ("uri", "version", "chainId", "nonce", "issuedAt", "expirationTime")
+    return "\n".join(
+        [
+            f"{sign_in_input['domain']} wants you to sign in with your Solana account:",
+            address,
+            "",
+            sign_in_input["statement"],
+            "",
+            *(f"{n}: {sign_in_input[k]}" for n, k in zip(names, keys, strict=True)),
+        ]
+    )
+
+
+def sign_in_output(
+    wallet: Wallet, signed: bytes, *, base64_signature: bool = False
+) -> dict[str, str]:
+    """A `solana:signIn` output over `signed`, as the body's `output`."""
+    raw = bytes(wallet.keypair.sign_message(signed))
+    return {
+        "address": wallet.address,
+        "signed_message": base64.b64encode(signed).decode(),
+        "signature": (
+            base64.b64encode(raw).decode() if base64_signature else b58encode(raw)
+        ),
+    }

@@ -168,8 +168,14 @@ async def test_nonce_returns_the_message_to_sign(
     body = await create_nonce(client, wallet)
     after = clock()
 
-    assert set(body) == {"nonce", "message", "issued_at", "expires_at", "transaction"}
-    assert body["transaction"] is None  # only when asked for
+    assert set(body) == {
+        "nonce",
+        "message",
+        "sign_in_input",
+        "issued_at",
+        "expires_at",
+    }
+    assert "transaction" not in body  # only when asked for
     issued_at = datetime.fromisoformat(body["issued_at"])
     expires_at = datetime.fromisoformat(body["expires_at"])
     assert before - timedelta(milliseconds=1) <= issued_at <= after

@@ -89,7 +89,7 @@ async def test_the_nonce_carries_the_unsigned_transaction_of_its_message(
     plain = await client.post(
         "/api/auth/nonce", json={"wallet_address": wallet.address}
     )
-    assert plain.json()["transaction"] is None
+    assert "transaction" not in plain.json()
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
@@ -193,7 +193,7 @@ async def test_neither_form_is_a_validation_error(client: httpx.AsyncClient) -> 
         "/api/auth/login", json={"wallet_address": Wallet().address}
     )
     assert response.status_code == 422, response.text
-    assert "message and signature are required" in response.text
+    assert "give exactly one of" in response.text
 
 
 async def test_a_transaction_that_is_not_base64_is_refused(

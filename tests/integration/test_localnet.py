@@ -4,9 +4,7 @@ over Solana JSON-RPC: API workers, `pourtier worker`, stock clients."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import os
 import signal
 import subprocess
 import time
@@ -30,6 +28,7 @@ from pourtier.infrastructure.solana.local_chain import load_or_create_keys
 from pourtier.infrastructure.solana.rpc import RpcNode
 from tests.helpers import bearer
 from tests.support.escrow import create_funded_escrow
+from tests.support.node import node_client
 from tests.support.processes import COMMAND, process_env
 from tests.support.servers import (
     server_env,
@@ -37,7 +36,6 @@ from tests.support.servers import (
     stop_server,
     wait_ready,
 )
-from tests.support.system import require_command
 
 SOL = 1_000_000_000
 USDC = 1_000_000
@@ -116,29 +114,10 @@ async def test_solana_py_reads_balances_and_sends_a_transaction(
         )
 
 
-def install_web3js(npm: str) -> None:
-    """`npm ci` once into tests/support/web3js, under a lock on the directory:
-    pytest-xdist workers or two runs in this checkout never install at once,
-    nor run the client on a node_modules another is still writing."""
-    directory = os.open(WEB3JS, os.O_RDONLY)
-    try:
-        fcntl.flock(directory, fcntl.LOCK_EX)
-        if not (WEB3JS / "node_modules" / "@solana" / "web3.js").exists():
-            subprocess.run(  # noqa: S603
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=WEB3JS,
-                check=True,
-                timeout=300,
-            )
-    finally:
-        os.close(directory)  # releases the lock
-
-
 def test_web3js_connection_reads_balances_and_sends_a_transaction(
     running: localnet.Localnet,
 ) -> None:
-    node = require_command("node", "nodejs")
-    install_web3js(require_command("npm"))
+    node = node_client(WEB3JS, "@solana/web3.js")
     result = subprocess.run(  # noqa: S603
         [node, "client.mjs", running.url, str(RENT_FREE)],
         cwd=WEB3JS,

@@ -17,9 +17,7 @@ from solders.keypair import Keypair
 from pourtier.domain.auth import (
     CLOCK_SKEW,
     DEFAULT_STATEMENT,
-    HEADER_SUFFIX,
     LINK_STATEMENT,
-    MAX_MESSAGE_BYTES,
     MAX_SIGNATURE_CHARS,
     NONCE_TTL,
     Nonce,
@@ -30,6 +28,7 @@ from pourtier.domain.auth import (
 )
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.sign_in_input import HEADER_SUFFIX, MAX_MESSAGE_BYTES
 from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
 
 DOMAIN = "app.pourtier.test"

@@ -25,10 +25,12 @@ from pourtier.domain.auth import (
     new_nonce,
     new_refresh_token,
 )
-from pourtier.domain.errors import AuthenticationFailed, Conflict, owned
+from pourtier.domain.errors import AuthenticationFailed, Conflict, InvalidInput, owned
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
+from pourtier.domain.sign_in_input import SignInInput
 from pourtier.domain.sign_in_proof import SignInProof
+from pourtier.domain.sign_in_transaction import unsigned_sign_in_transaction
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, UserWallet, validate_wallet_address
 
@@ -60,6 +62,28 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
+class IssuedNonce:
+    nonce: Nonce
+    sign_in_input: SignInInput
+    """What the wallet is asked to sign, with the address if it is known."""
+
+    @property
+    def message(self) -> str | None:
+        """The text to sign, when the wallet is known; None when the wallet
+        builds it from `sign_in_input` with its own address."""
+        if self.sign_in_input.address is None:
+            return None
+        return self.sign_in_input.render()
+
+    def transaction(self) -> bytes | None:
+        """The unsigned sign-in transaction carrying `message`, for wallets
+        that sign only transactions; None when the wallet is not known."""
+        if self.message is None or self.nonce.wallet_address is None:
+            return None
+        return unsigned_sign_in_transaction(self.nonce.wallet_address, self.message)
+
+
+@dataclass(frozen=True)
 class Authenticated:
     """Who is calling, checked: the user and the access token's claims."""
 
@@ -76,9 +100,17 @@ class AuthUseCases(ReadsThroughCache):
     refresh_ttl: timedelta
 
     async def issue_nonce(
-        self, wallet_address: str, purpose: NoncePurpose = NoncePurpose.SIGN_IN
-    ) -> SignInMessage:
-        validate_wallet_address(wallet_address)
+        self,
+        wallet_address: str | None,
+        purpose: NoncePurpose = NoncePurpose.SIGN_IN,
+    ) -> IssuedNonce:
+        """A nonce for the wallet, or for whichever wallet uses it first
+        (Wallet Standard's `signIn` says the address only in its output).
+        Linking proves one named wallet, so a link nonce is always bound."""
+        if wallet_address is not None:
+            validate_wallet_address(wallet_address)
+        elif purpose == NoncePurpose.LINK:
+            raise InvalidInput("wallet_address is required to link a wallet")
         now = self.clock()
         nonce = Nonce(
             value=new_nonce(),
@@ -88,7 +120,7 @@ class AuthUseCases(ReadsThroughCache):
             purpose=purpose,
         )
         await self.sign_ins.add_nonce(nonce)
-        return self.policy.message_for(wallet_address, nonce.value, now, purpose)
+        return IssuedNonce(nonce, self.policy.input_for(nonce))
 
     async def _check_message(
         self,

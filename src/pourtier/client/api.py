@@ -43,10 +43,12 @@ class PourtierClient(Session):
         nonce = await self._post(
             auth.NonceOut, "/api/auth/nonce", json=body, public=True
         )
+        message = nonce.message
+        assert message is not None  # asked for a wallet, a nonce has its text
         return auth.SignedIn.model_construct(
             wallet_address=wallet.address,
-            message=nonce.message,
-            signature=wallet.sign_message(nonce.message),
+            message=message,
+            signature=wallet.sign_message(message),
         )
 
     async def login(self, signed: auth.SignedIn | None = None) -> auth.TokenOut:

@@ -12,26 +12,29 @@ import re
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pourtier.domain.errors import AuthenticationFailed, NotFound
+from pourtier.domain.sign_in_input import LABELS, RESOURCES, SignInInput
 from pourtier.domain.users import User
 
-MAX_MESSAGE_BYTES = 2048
 MAX_SIGNATURE_CHARS = 128
 CLOCK_SKEW = timedelta(seconds=60)
 NONCE_TTL = timedelta(minutes=5)
 REFRESH_GRACE = timedelta(seconds=10)
-HEADER_SUFFIX = " wants you to sign in with your Solana account:"
 DEFAULT_STATEMENT = (
     "Sign in to Pourtier. This request will not trigger a blockchain "
     "transaction or cost any fees."
 )
 LINK_STATEMENT = "Link this wallet to your Pourtier account"
-_FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
+_ISSUED = frozenset(
+    ("statement", "uri", "version", "chain_id", "nonce", "issued_at", "expiration_time")
+)
+"""The fields of every message this server issues; others are refused."""
+_LABEL = LABELS | {"statement": "statement", "resources": RESOURCES}
 _NONCE_RE = re.compile(r"[A-Za-z0-9]{8,64}")
 
 
@@ -72,6 +75,8 @@ def new_nonce() -> str:
 
 @dataclass(frozen=True)
 class SignInMessage:
+    """A sign-in text with every field this server issues, and none other."""
+
     domain: str
     address: str
     statement: str
@@ -82,62 +87,44 @@ class SignInMessage:
     issued_at: datetime
     expiration_time: datetime
 
+    def as_input(self) -> SignInInput:
+        """The same fields, timestamps as the text writes them."""
+        values: dict[str, Any] = vars(self) | {
+            "issued_at": format_timestamp(self.issued_at),
+            "expiration_time": format_timestamp(self.expiration_time),
+        }
+        return SignInInput(**values)
+
     def render(self) -> str:
-        return "\n".join(
-            [
-                f"{self.domain}{HEADER_SUFFIX}",
-                self.address,
-                "",
-                self.statement,
-                "",
-                f"URI: {self.uri}",
-                f"Version: {self.version}",
-                f"Chain ID: {self.chain_id}",
-                f"Nonce: {self.nonce}",
-                f"Issued At: {format_timestamp(self.issued_at)}",
-                f"Expiration Time: {format_timestamp(self.expiration_time)}",
-            ]
-        )
+        return self.as_input().render()
 
     @classmethod
     def parse(cls, text: str) -> SignInMessage:
-        """Parse strictly: the exact line layout we issue, nothing added."""
-        try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError:
+        """Parse strictly (see `SignInInput.parse`), then insist on the
+        fields we issue: a wallet must sign all it was given, add nothing."""
+        present = SignInInput.parse(text).present()
+        for name in _ISSUED - present.keys():
             raise AuthenticationFailed(
-                "message_format", "message is not valid UTF-8 text"
-            ) from None
-        if size > MAX_MESSAGE_BYTES:
-            raise AuthenticationFailed(
-                "message_size", f"message exceeds {MAX_MESSAGE_BYTES} bytes"
+                "message_format", f"message has no '{_LABEL[name]}'"
             )
-        lines = text.split("\n")
-        if len(lines) != 11 or lines[2] != "" or lines[4] != "":
-            raise AuthenticationFailed("message_format", "message layout is not SIWS")
-        if not lines[0].endswith(HEADER_SUFFIX):
-            raise AuthenticationFailed("message_format", "missing SIWS header line")
-        values: list[str] = []
-        for line, name in zip(lines[5:], _FIELDS, strict=True):
-            prefix = f"{name}: "
-            if not line.startswith(prefix):
-                raise AuthenticationFailed("message_format", f"expected '{name}' line")
-            values.append(line[len(prefix) :])
-        uri, version, chain_id, nonce, issued_at, expiration = values
-        if not _NONCE_RE.fullmatch(nonce):
+        for name in present.keys() - _ISSUED - {"domain", "address"}:
+            raise AuthenticationFailed(
+                "message_format",
+                f"message has '{_LABEL[name]}', which this server never issues",
+            )
+        values: dict[str, Any] = present
+        if not _NONCE_RE.fullmatch(values["nonce"]):
             raise AuthenticationFailed(
                 "message_format", "Nonce must be 8 to 64 ASCII letters or digits"
             )
         return cls(
-            domain=lines[0][: -len(HEADER_SUFFIX)],
-            address=lines[1],
-            statement=lines[3],
-            uri=uri,
-            version=version,
-            chain_id=chain_id,
-            nonce=nonce,
-            issued_at=_parse_timestamp(issued_at, "Issued At"),
-            expiration_time=_parse_timestamp(expiration, "Expiration Time"),
+            **values
+            | {
+                "issued_at": _parse_timestamp(values["issued_at"], "Issued At"),
+                "expiration_time": _parse_timestamp(
+                    values["expiration_time"], "Expiration Time"
+                ),
+            }
         )
 
 
@@ -177,6 +164,14 @@ class SignInPolicy:
             expiration_time=now + self.nonce_ttl,
         )
 
+    def input_for(self, nonce: Nonce) -> SignInInput:
+        """What to ask a wallet to sign with a nonce just issued, with the
+        exact strings `check` will see: the address only if it is bound."""
+        issued = self.message_for(
+            nonce.wallet_address or "", nonce.value, nonce.issued_at, nonce.purpose
+        )
+        return replace(issued.as_input(), address=nonce.wallet_address)
+
     def check(
         self,
         message: SignInMessage,
@@ -213,7 +208,9 @@ class SignInPolicy:
 @dataclass
 class Nonce:
     value: str
-    wallet_address: str
+    wallet_address: str | None
+    """None until first used: a Wallet Standard sign-in asks for a nonce
+    before the wallet says its address; using it binds it."""
     issued_at: datetime
     expires_at: datetime
     consumed_at: datetime | None = None
@@ -225,7 +222,10 @@ class Nonce:
         now: datetime,
         purpose: NoncePurpose = NoncePurpose.SIGN_IN,
     ) -> None:
-        if self.wallet_address != wallet_address:
+        """Used first: a nonce its first user bound is used up, for all."""
+        if self.consumed_at is not None:
+            raise AuthenticationFailed("nonce", "nonce has already been used")
+        if self.wallet_address not in (None, wallet_address):
             raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
         if self.purpose != purpose:
             raise AuthenticationFailed(
@@ -233,6 +233,8 @@ class Nonce:
             )
         if self.consumed_at is not None:
             raise AuthenticationFailed("nonce", "nonce has already been used")
+        if self.wallet_address not in (None, wallet_address):
+            raise AuthenticationFailed("nonce", "nonce was not issued to this wallet")
         if self.expires_at <= now:
             raise AuthenticationFailed("nonce", "nonce has expired")
 
@@ -339,10 +341,10 @@ class SignInStore(Protocol):
         self, wallet_address: str, nonce: str, token: RefreshToken, client: ClientInfo
     ) -> LoginRecord:
         """All or nothing, at `token.issued_at`: consume the nonce if it is
-        the wallet's, for signing in, unused, unexpired and the wallet (the
-        primary or a linked one) has an account; stamp the account's last
-        login; open session `token.session_id` with `token` as its first
-        refresh token."""
+        the wallet's or no one's yet (binding it), for signing in, unused,
+        unexpired and the wallet (the primary or a linked one) has an account;
+        stamp the account's last login; open session `token.session_id` with
+        `token` as its first refresh token."""
         ...
 
 
@@ -350,8 +352,9 @@ class NonceRepository(Protocol):
     async def get(self, value: str) -> Nonce | None: ...
 
     async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
-        """Atomically mark the nonce used; False if it was not usable (its
-        purpose was checked when it was read, and never changes)."""
+        """Atomically mark the nonce used by the wallet (binding it if it was
+        no one's); False if it was not usable by that wallet (its purpose was
+        checked when it was read, and never changes)."""
         ...
 
     async def delete_expired(self, before: datetime) -> int: ...

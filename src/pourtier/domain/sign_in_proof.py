@@ -17,7 +17,7 @@ from typing import Protocol
 
 from pourtier.domain.base58 import b58decode, b58encode
 from pourtier.domain.errors import AuthenticationFailed
-from pourtier.domain.offchain import MessageEncoding, OffchainMessage
+from pourtier.domain.offchain import SIGNING_DOMAIN, MessageEncoding, OffchainMessage
 from pourtier.domain.sign_in_transaction import open_sign_in_transaction
 
 
@@ -91,3 +91,38 @@ def strict_b64decode(text: str, reason: str, name: str) -> bytes:
     if raw is None or base64.b64encode(raw).decode() != text:
         raise AuthenticationFailed(reason, f"{name} must be base64")
     return raw
+
+
+@dataclass(frozen=True)
+class WalletStandardOutput:
+    """A `solana:signIn` output: `signed_message` is base64 of the bytes the
+    wallet signed (the text, or an off-chain envelope holding it), and the
+    signature base58 or base64, as wallets and their adapters hand it on."""
+
+    wallet_address: str
+    signed_message: str
+    signature: str
+
+    def opened(self) -> Opened:
+        signed = strict_b64decode(
+            self.signed_message, "message_format", "signed_message"
+        )
+        if signed.startswith(SIGNING_DOMAIN):
+            text = open_envelope(self.wallet_address, signed)
+        else:
+            try:
+                text = signed.decode("utf-8")
+            except UnicodeDecodeError:
+                raise AuthenticationFailed(
+                    "message_format", "signed_message is not UTF-8 text"
+                ) from None
+        return Opened(signed, text, _base58_signature(self.signature))
+
+
+def _base58_signature(signature: str) -> str:
+    """64 bytes in base64 are exactly the 88 characters ending in '=='; base58
+    has no '=', so the two cannot be confused. Base58 goes on as it is (the
+    verifier checks it)."""
+    if not (len(signature) == 88 and signature.endswith("==")):
+        return signature
+    return b58encode(strict_b64decode(signature, "signature_format", "signature"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 
 from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
 from pourtier.domain.cache import session_key
@@ -29,16 +29,20 @@ class SqlNonceRepository(SqlRepository):
         return to_entity(Nonce, row) if row else None
 
     async def consume(self, value: str, wallet_address: str, now: datetime) -> bool:
-        """One conditional UPDATE: of concurrent consumers exactly one wins."""
+        """One conditional UPDATE: of concurrent consumers exactly one wins,
+        whichever wallet each is, and an unbound nonce is bound to it."""
         result = await self._session.execute(
             update(AuthNonceRow)
             .where(
                 AuthNonceRow.value == value,
-                AuthNonceRow.wallet_address == wallet_address,
+                or_(
+                    AuthNonceRow.wallet_address.is_(None),
+                    AuthNonceRow.wallet_address == wallet_address,
+                ),
                 AuthNonceRow.consumed_at.is_(None),
                 AuthNonceRow.expires_at > now,
             )
-            .values(consumed_at=now)
+            .values(consumed_at=now, wallet_address=wallet_address)
             .returning(AuthNonceRow.value)
             .execution_options(synchronize_session=False)
         )

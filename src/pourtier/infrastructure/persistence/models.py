@@ -144,7 +144,7 @@ class AuthNonceRow(Base):
     )
 
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
-    wallet_address: Mapped[str] = mapped_column(String(44))
+    wallet_address: Mapped[str | None] = mapped_column(String(44))
     issued_at: Mapped[datetime] = mapped_column(TZ)
     expires_at: Mapped[datetime] = mapped_column(TZ)
     consumed_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -42,7 +42,8 @@ VALUES (:value, :wallet_address, :issued_at, :expires_at, :consumed_at, :purpose
 # consumed, so of concurrent logins with one nonce exactly one gets a row.
 # Foreign keys are checked at the end of the statement, after both INSERTs.
 # The account is the one `user_wallets` names for the wallet, whether it is
-# the account's primary wallet or one linked to it.
+# the account's primary wallet or one linked to it. A nonce no wallet has used
+# yet (Wallet Standard's) is bound to this one.
 _LOG_IN = Statement(
     """
 WITH nonce AS (
@@ -51,10 +52,11 @@ WITH nonce AS (
 ), owner AS (
     SELECT user_id FROM user_wallets WHERE wallet_address = :wallet
 ), used AS (
-    UPDATE auth_nonces SET consumed_at = :now
+    UPDATE auth_nonces SET consumed_at = :now, wallet_address = :wallet
     FROM owner
     WHERE auth_nonces.value = :nonce
-      AND auth_nonces.wallet_address = :wallet
+      AND (auth_nonces.wallet_address IS NULL
+           OR auth_nonces.wallet_address = :wallet)
       AND auth_nonces.purpose = :purpose
       AND auth_nonces.consumed_at IS NULL
       AND auth_nonces.expires_at > :now
@@ -123,7 +125,7 @@ class SqlSignIns:
         )
         found = (
             None
-            if row["nonce_wallet_address"] is None
+            if row["nonce_issued_at"] is None
             else Nonce(
                 value=nonce,
                 wallet_address=row["nonce_wallet_address"],

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 
-from pourtier.domain.sign_in_transaction import unsigned_sign_in_transaction
 from pourtier.presentation.deps import (
     ClientDep,
     ContainerDep,
@@ -32,6 +32,7 @@ from pourtier.presentation.schemas.auth import (
     RegisterIn,
     SessionOut,
     SignedIn,
+    SignInInputOut,
     TokenOut,
     VerifyOut,
 )
@@ -40,21 +41,24 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/nonce", response_model=NonceOut)
-async def issue_nonce(body: NonceIn, request: Request) -> Response:
-    message = await container_of(request).auth.issue_nonce(
+async def issue_nonce(
+    request: Request, body: Annotated[NonceIn, Body(default_factory=NonceIn)]
+) -> Response:
+    """A nonce to sign in with. Without `wallet_address` (or without a body)
+    it is for Wallet Standard `signIn`: pass `sign_in_input` to the wallet
+    and send its output to `/verify`, `/register` or `/login`."""
+    issued = await container_of(request).auth.issue_nonce(
         body.wallet_address, body.purpose
     )
-    text = message.render()
-    transaction = None
-    if body.method == "transaction":
-        unsigned = unsigned_sign_in_transaction(message.address, text)
-        transaction = base64.b64encode(unsigned).decode("ascii")
+    unsigned = issued.transaction() if body.method == "transaction" else None
+    transaction = None if unsigned is None else base64.b64encode(unsigned).decode()
     return ModelResponse(
         NonceOut(
-            nonce=message.nonce,
-            message=text,
-            issued_at=message.issued_at,
-            expires_at=message.expiration_time,
+            nonce=issued.nonce.value,
+            message=issued.message,
+            sign_in_input=SignInInputOut.model_validate(issued.sign_in_input),
+            issued_at=issued.nonce.issued_at,
+            expires_at=issued.nonce.expires_at,
             transaction=transaction,
         )
     )
@@ -64,8 +68,9 @@ async def issue_nonce(body: NonceIn, request: Request) -> Response:
 async def verify(
     body: SignedIn, container: ContainerDep, budget: WalletBudgetDep
 ) -> VerifyOut:
-    exists = await container.auth.verify(body.proof(), budget)
-    return VerifyOut(wallet_address=body.wallet_address, user_exists=exists)
+    proof = body.proof()
+    exists = await container.auth.verify(proof, budget)
+    return VerifyOut(wallet_address=proof.wallet_address, user_exists=exists)
 
 
 @router.post(
