@@ -156,6 +156,20 @@ async def test_the_whole_journey_through_the_command_line(
     ]
     assert [t["status"] for t in history] == ["confirmed"] * 4
 
+    second = Wallet()
+    second.to_file(home / "ledger.json")
+    linked = await cli.json("wallets", "link", str(home / "ledger.json"))
+    assert (linked["wallet_address"], linked["primary"]) == (second.address, False)
+    listed = await cli.json("wallets")
+    assert [w["wallet_address"] for w in listed] == [wallet.address, second.address]
+    as_second = Cli(server, home / "ledger.json", tmp_path / "second-home")
+    assert (await as_second.json("login"))["user"]["id"] == (
+        signed_in["user"]["id"]
+    )  # the linked wallet signs in to the same account
+    assert await cli.json("wallets", "unlink", second.address) == {
+        "unlinked": second.address
+    }
+
     # The library shares the command's tokens: same store, URL and wallet.
     def library_profile() -> str:
         store = FileTokenStore(home / "config" / "pourtier" / "tokens")

@@ -139,3 +139,25 @@ async def test_the_manual_identity_check_is_started_with_the_details(
     started = await signed_up.kyc_start("Ada Lovelace", "1990-04-21", "GB")
     assert (started.status, started.provider) == ("in_review", "manual")
     assert (await signed_up.me()).kyc_status == "in_review"
+
+
+async def test_a_linked_wallet_signs_in_to_the_same_account(
+    signed_up: PourtierClient, recorder: Recorder
+) -> None:
+    other = Wallet()
+    linked = await signed_up.link_wallet(other)
+    assert (linked.wallet_address, linked.primary) == (other.address, False)
+    assert signed_up.wallet is not None
+    listed = await signed_up.wallets()
+    assert [(w.wallet_address, w.primary) for w in listed] == [
+        (signed_up.wallet.address, True),
+        (other.address, False),
+    ]
+    me = await signed_up.me()
+    async with PourtierClient(AUTH_URI, other, transport=recorder) as second:
+        tokens = await second.login()
+        assert tokens.user.id == me.id
+        await signed_up.unlink_wallet(other.address)
+        with pytest.raises(ApiError) as refused:
+            await second.login()
+        assert refused.value.status == 404

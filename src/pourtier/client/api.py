@@ -16,6 +16,7 @@ from typing import Any
 from pourtier.client.errors import ApiError, TransactionFailed, TransactionNotFinal
 from pourtier.client.session import DEFAULT_URL, Amount, Session, amount_text, body_of
 from pourtier.client.wallet import Wallet
+from pourtier.domain.auth import NoncePurpose
 from pourtier.domain.escrow import TransactionStatus
 from pourtier.domain.subscriptions import PlanName
 from pourtier.presentation.schemas import auth, dev, escrow, legal, users
@@ -31,11 +32,11 @@ class PourtierClient(Session):
     # -- sign-in and sessions ---------------------------------------------
 
     async def sign(
-        self, wallet: Wallet | None = None, purpose: str | None = None
+        self, wallet: Wallet | None = None, purpose: NoncePurpose | None = None
     ) -> auth.SignedIn:
         """A fresh nonce's message, signed by `wallet` (this client's by
         default): one login or registration (a 404 from login leaves it
-        usable for registering); `purpose="link"` to link that wallet."""
+        usable for registering); `purpose=LINK` to link that wallet."""
         wallet = wallet or self._wallet()
         body = body_of(auth.NonceIn.model_construct(wallet_address=wallet.address))
         if purpose is not None:
@@ -101,19 +102,18 @@ class PourtierClient(Session):
 
     # -- linked wallets ---------------------------------------------------
 
-    async def link_wallet(self, other: Wallet) -> dict[str, Any]:
+    async def link_wallet(self, other: Wallet) -> users.WalletOut:
         """Prove `other` is the user's too: it signs a `link` nonce's message."""
-        signed = await self.sign(other, purpose="link")
-        response = await self._send(
-            "POST", "/api/users/me/wallets", json=body_of(signed), ok=(201,)
+        signed = await self.sign(other, purpose=NoncePurpose.LINK)
+        return await self._post(
+            users.WalletOut, "/api/users/me/wallets", json=body_of(signed), ok=(201,)
         )
-        linked: dict[str, Any] = response.json()
-        return linked
 
-    async def wallets(self) -> list[dict[str, Any]]:
-        response = await self._send("GET", "/api/users/me/wallets")
-        linked: list[dict[str, Any]] = response.json()
-        return linked
+    async def wallets(self) -> list[users.WalletOut]:
+        return await self._list(users.WalletOut, "/api/users/me/wallets")
+
+    async def unlink_wallet(self, address: str) -> None:
+        await self._send("DELETE", f"/api/users/me/wallets/{address}", ok=(204,))
 
     # -- legal ------------------------------------------------------------
 

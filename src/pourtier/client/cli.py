@@ -102,7 +102,7 @@ async def sessions_revoke(
 @command(wallets_app, default=True)
 async def wallets(client: PourtierClient, out: Output) -> None:
     """The wallets linked to your account."""
-    out.rows(await client.wallets(), ["wallet_address", "linked_at"])
+    out.rows(await client.wallets(), ["wallet_address", "linked_at", "primary"])
 
 
 @command(wallets_app, "link")
@@ -113,3 +113,15 @@ async def wallets_link(
 ) -> None:
     """Link another wallet: its keypair signs the service's link message."""
     out.record(await client.link_wallet(load_wallet(other)))
+
+
+@command(wallets_app, "unlink")
+async def wallets_unlink(
+    client: PourtierClient,
+    out: Output,
+    address: Annotated[str, typer.Argument(help="The linked wallet's address.")],
+) -> None:
+    """Unlink a wallet: it no longer signs in to your account (the primary,
+    your escrow's owner, stays)."""
+    await client.unlink_wallet(address)
+    out.done(f"wallet {address} unlinked", {"unlinked": address})
