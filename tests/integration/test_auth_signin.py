@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import text
 
 from pourtier.di.container import Container
-from pourtier.domain.auth import LINK_STATEMENT
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.legal import DocumentType
+from pourtier.domain.sign_in import LINK_STATEMENT
 from tests.conftest import AUTH_DOMAIN, AUTH_URI
 from tests.helpers import (
     Wallet,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from pourtier.di.container import Container
-from pourtier.domain.auth import NONCE_TTL
+from pourtier.domain.sign_in import NONCE_TTL
 from tests.conftest import Serve
 from tests.helpers import TestClock, Wallet, create_nonce, create_user
 

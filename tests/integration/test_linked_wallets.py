@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from pourtier.di.container import Container
-from pourtier.domain.auth import DEFAULT_STATEMENT, LINK_STATEMENT
 from pourtier.domain.errors import Conflict
+from pourtier.domain.sign_in import DEFAULT_STATEMENT, LINK_STATEMENT
 from pourtier.domain.users import UserWallet
 from tests.admin_helpers import create_admin
 from tests.helpers import (

@@ -13,9 +13,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 
-from pourtier.domain.auth import NONCE_TTL, Nonce, SignInMessage, SignInPolicy
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.sign_in import NONCE_TTL, Nonce, SignInMessage, SignInPolicy
 from pourtier.domain.sign_in_input import HEADER_SUFFIX, LABELS, SignInInput
 from pourtier.domain.sign_in_proof import WalletStandardOutput
 from tests.helpers import legacy_envelope

@@ -14,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 
-from pourtier.domain.auth import (
+from pourtier.domain.auth import MAX_SIGNATURE_CHARS
+from pourtier.domain.base58 import b58encode
+from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.sign_in import (
     CLOCK_SKEW,
     DEFAULT_STATEMENT,
     LINK_STATEMENT,
-    MAX_SIGNATURE_CHARS,
     NONCE_TTL,
     Nonce,
     NoncePurpose,
@@ -26,8 +28,6 @@ from pourtier.domain.auth import (
     SignInPolicy,
     new_nonce,
 )
-from pourtier.domain.base58 import b58encode
-from pourtier.domain.errors import AuthenticationFailed
 from pourtier.domain.sign_in_input import HEADER_SUFFIX, MAX_MESSAGE_BYTES
 from pourtier.infrastructure.auth.wallet_signature import Ed25519SignatureVerifier
 

@@ -14,23 +14,24 @@ from pourtier.domain.auth import (
     AccessTokenCodec,
     AuthSession,
     ClientInfo,
-    Nonce,
-    NoncePurpose,
     RefreshToken,
     SignatureVerifier,
-    SignInMessage,
-    SignInPolicy,
     SignInStore,
     hash_token,
-    new_nonce,
     new_refresh_token,
 )
 from pourtier.domain.errors import AuthenticationFailed, Conflict, InvalidInput, owned
 from pourtier.domain.events import Event, EventType
 from pourtier.domain.legal import Acceptance
-from pourtier.domain.sign_in_input import SignInInput
+from pourtier.domain.sign_in import (
+    IssuedNonce,
+    Nonce,
+    NoncePurpose,
+    SignInMessage,
+    SignInPolicy,
+    new_nonce,
+)
 from pourtier.domain.sign_in_proof import SignInProof
-from pourtier.domain.sign_in_transaction import unsigned_sign_in_transaction
 from pourtier.domain.unit_of_work import UnitOfWork
 from pourtier.domain.users import User, UserWallet, validate_wallet_address
 
@@ -59,28 +60,6 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     user: User
-
-
-@dataclass(frozen=True)
-class IssuedNonce:
-    nonce: Nonce
-    sign_in_input: SignInInput
-    """What the wallet is asked to sign, with the address if it is known."""
-
-    @property
-    def message(self) -> str | None:
-        """The text to sign, when the wallet is known; None when the wallet
-        builds it from `sign_in_input` with its own address."""
-        if self.sign_in_input.address is None:
-            return None
-        return self.sign_in_input.render()
-
-    def transaction(self) -> bytes | None:
-        """The unsigned sign-in transaction carrying `message`, for wallets
-        that sign only transactions; None when the wallet is not known."""
-        if self.message is None or self.nonce.wallet_address is None:
-            return None
-        return unsigned_sign_in_transaction(self.nonce.wallet_address, self.message)
 
 
 @dataclass(frozen=True)

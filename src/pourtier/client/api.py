@@ -16,8 +16,8 @@ from typing import Any
 from pourtier.client.errors import ApiError, TransactionFailed, TransactionNotFinal
 from pourtier.client.session import DEFAULT_URL, Amount, Session, amount_text, body_of
 from pourtier.client.wallet import Wallet
-from pourtier.domain.auth import NoncePurpose
 from pourtier.domain.escrow import TransactionStatus
+from pourtier.domain.sign_in import NoncePurpose
 from pourtier.domain.subscriptions import PlanName
 from pourtier.presentation.schemas import auth, dev, escrow, legal, users
 from pourtier.presentation.schemas import kyc as kyc_schema

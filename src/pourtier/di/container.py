@@ -34,10 +34,10 @@ from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
 from pourtier.config import Settings
 from pourtier.di.events import build_event_delivery
-from pourtier.domain.auth import SignInPolicy
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
 from pourtier.domain.receipts import explorer_url
+from pourtier.domain.sign_in import SignInPolicy
 from pourtier.domain.subscriptions import default_plans
 from pourtier.domain.users import RolePolicy
 from pourtier.infrastructure.auth.jwt_tokens import JwtAccessTokens

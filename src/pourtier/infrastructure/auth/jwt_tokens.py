@@ -10,8 +10,9 @@ from typing import Any
 
 import jwt
 
-from pourtier.domain.auth import CLOCK_SKEW, AccessClaims
+from pourtier.domain.auth import AccessClaims
 from pourtier.domain.errors import AuthenticationFailed
+from pourtier.domain.sign_in import CLOCK_SKEW
 from pourtier.domain.users import User
 
 REQUIRED_CLAIMS = ["sub", "wallet", "sid", "jti", "iat", "exp", "iss", "aud"]

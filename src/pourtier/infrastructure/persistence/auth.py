@@ -7,8 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, func, or_, select, update
 
-from pourtier.domain.auth import AuthSession, Nonce, RefreshToken
+from pourtier.domain.auth import AuthSession, RefreshToken
 from pourtier.domain.cache import session_key
+from pourtier.domain.sign_in import Nonce
 from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,

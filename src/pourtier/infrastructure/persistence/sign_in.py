@@ -17,14 +17,9 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pourtier.domain.auth import (
-    ClientInfo,
-    LoginRecord,
-    Nonce,
-    NoncePurpose,
-    RefreshToken,
-)
+from pourtier.domain.auth import ClientInfo, LoginRecord, RefreshToken
 from pourtier.domain.cache import Cache, user_key
+from pourtier.domain.sign_in import Nonce, NoncePurpose
 from pourtier.domain.users import User
 from pourtier.infrastructure.persistence.driver import DriverStatements, Statement
 from pourtier.infrastructure.persistence.mapping import to_columns, to_entity

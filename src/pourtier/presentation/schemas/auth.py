@@ -7,8 +7,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from pourtier.domain.auth import NoncePurpose
 from pourtier.domain.offchain import MessageEncoding
+from pourtier.domain.sign_in import NoncePurpose
 from pourtier.domain.sign_in_proof import SignedMessage as SignedMessageProof
 from pourtier.domain.sign_in_proof import (
     SignedTransaction,
