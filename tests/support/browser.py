@@ -88,11 +88,12 @@ class ConsoleLog:
         assert not self.errors, "the page logged errors:\n" + "\n".join(self.errors)
 
 
-async def screenshot(page: Page, name: str) -> Path:
-    """The whole page as tests/browser/screenshots/<name>.png."""
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """The page (all of it, or the viewport) as
+    tests/browser/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    await page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
