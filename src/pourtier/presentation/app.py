@@ -12,6 +12,7 @@ from pourtier import __version__
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.monitoring.logging import configure_logging
+from pourtier.presentation.api_docs import install_api_docs
 from pourtier.presentation.body_limit import BodyLimitMiddleware
 from pourtier.presentation.errors import install_error_handlers
 from pourtier.presentation.middleware import CorsPolicy, RequestContextMiddleware
@@ -72,6 +73,8 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
         version=__version__,
         description="Wallet sign-in, profiles and legal compliance for traders.",
         lifespan=lifespan,
+        docs_url=None,  # served from our own files, after the API: api_docs.py
+        redoc_url=None,
         # Metrics are Prometheus (/metrics); without this, FastAPI looks up the
         # global OpenTelemetry providers on every request (about 3 µs).
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -113,6 +116,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
         for router in routers:
             app.include_router(router, dependencies=guard)
     app.include_router(ops.router)
+    install_api_docs(app)
     if dev.enabled(container):
         app.include_router(dev.router, dependencies=guards.public)
     declare_error_responses(app)
