@@ -18,6 +18,10 @@ export class ApiError extends Error {
 
 export function describe(status, body) {
   const detail = body?.detail;
+  if (body?.pending_documents?.length) {
+    const titles = body.pending_documents.map((doc) => `${doc.title} (version ${doc.version})`);
+    return `${detail} Accept on the Legal page: ${titles.join(", ")}.`;
+  }
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) {
     return detail

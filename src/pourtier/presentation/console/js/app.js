@@ -24,6 +24,7 @@ const PAGES = {
   "/admin": { title: "Admin", render: admin, admin: true },
 };
 
+const UNREAD_POLL_MS = 30_000;
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let config = { faucet: false, explorer: null };
@@ -69,8 +70,8 @@ function renderNav() {
     } catch (error) {
       box.show(`Signed out here; the service said: ${error.message}`);
     } finally {
+      history.replaceState(null, "", "#/");
       session.end();
-      navigate("/");
     }
   });
   nav.append(...links, out, box);
@@ -133,13 +134,28 @@ async function show() {
   heading.focus();
 }
 
+// Signed out here, elsewhere (revoked) or by a failed refresh: back to sign-in.
 session.onChange((state) => {
-  if (!state) {
+  if (!state && profile) {
     profile = null;
-    renderNav();
+    show();
   }
 });
 window.addEventListener("hashchange", show);
+// New notifications arrive without a page change (a renewal, a KYC decision):
+// the count in the menu follows them.
+setInterval(async () => {
+  if (!session.current()) return;
+  try {
+    const counts = await get("/api/notifications?limit=1");
+    if (counts.unread !== unread) {
+      unread = counts.unread;
+      renderNav();
+    }
+  } catch {
+    // The next page change reports what failed; a badge is not worth an alert.
+  }
+}, UNREAD_POLL_MS);
 try {
   const response = await fetch("/console/config.json");
   if (response.ok) config = await response.json();

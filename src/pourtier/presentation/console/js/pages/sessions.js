@@ -4,7 +4,7 @@ import { del, get, post } from "../api.js";
 import * as session from "../session.js";
 import { button, feedback, h, section, table, when } from "../ui.js";
 
-export default async function render(body, ctx) {
+export default async function render(body) {
   const box = feedback();
   const rerender = async () => {
     const rows = await get("/api/auth/sessions");
@@ -29,8 +29,8 @@ export default async function render(body, ctx) {
         ),
         button("Sign out everywhere", async () => {
           await post("/api/auth/logout-all");
+          history.replaceState(null, "", "#/");
           session.end();
-          ctx.navigate("/");
         }, box, { className: "danger" }),
         box,
       ),
