@@ -20,26 +20,15 @@ from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
 from pourtier.domain.legal import DocumentType
 from tests.support.processes import Outputs, run_cli_apart
-from tests.support.servers import (
-    Server,
-    server_env,
-    start_serve,
-    stop_server,
-    wait_ready,
-)
+from tests.support.servers import Server, serving_with_workers
 
 
 @pytest.fixture
 async def server(container: Container, database_url: str, tmp_path: Path) -> Any:
-    """`pourtier serve` with its workers (the follower confirms transactions);
-    `container` migrates and cleans the database it uses."""
-    env = {**server_env(database_url, tmp_path / "data", None), "RUN_WORKERS": "true"}
-    started = await start_serve("serve", env, tmp_path)
-    try:
-        await wait_ready(started)
+    """`pourtier serve` with its workers; `container` migrates and cleans the
+    database it uses."""
+    async with serving_with_workers("serve", database_url, tmp_path) as started:
         yield started
-    finally:
-        await stop_server(started)
 
 
 def user_env(home: Path) -> dict[str, str]:

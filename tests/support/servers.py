@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,10 @@ class Server:
     process: asyncio.subprocess.Process
     client: httpx.AsyncClient
     log: Path
+
+    @property
+    def url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
 
     async def hits(self, layer: str) -> float:
         text = (await self.client.get("/metrics")).text
@@ -120,3 +126,20 @@ async def stop_server(server: Server) -> None:
         except TimeoutError:
             server.process.kill()
             await server.process.wait()
+
+
+@asynccontextmanager
+async def serving_with_workers(
+    name: str, database_url: str, directory: Path
+) -> AsyncIterator[Server]:
+    """`pourtier serve` with its workers (the escrow follower confirms
+    transactions on its local chain), ready, stopped at the end; its data
+    and log under `directory`. The caller's `container` fixture migrates
+    and cleans the database."""
+    env = {**server_env(database_url, directory / "data", None), "RUN_WORKERS": "true"}
+    started = await start_serve(name, env, directory)
+    try:
+        await wait_ready(started)
+        yield started
+    finally:
+        await stop_server(started)
