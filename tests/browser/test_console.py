@@ -145,12 +145,14 @@ async def test_new_legal_version_locks_business_pages_until_accepted(
 ) -> None:
     await signed_up(page, app_server, test_wallet)
     await go(page, "Escrow")
+    initialize = page.get_by_role("button", name="Initialize escrow")
+    await expect(initialize).to_be_visible()
     await container.legal.publish(
         DocumentType.TERMS_OF_SERVICE, "9.0", "Terms of Service", "New terms."
     )
 
     # Already on the page: the API's refusal says what to accept.
-    await page.get_by_role("button", name="Initialize escrow").click()
+    await initialize.click()
     await expect(page.get_by_role("alert")).to_contain_text(
         "Accept on the Legal page: Terms of Service (version 9.0)"
     )

@@ -32,7 +32,8 @@ async function transact(ctx, path, body, box) {
   try {
     signed = await wallets.signTransaction(wallet, address, prepared.transaction);
   } catch (error) {
-    throw new Error(`The wallet did not sign: ${error?.message || error}. Nothing was sent.`);
+    const why = String(error?.message || error).replace(/\.$/, "");
+    throw new Error(`The wallet did not sign: ${why}. Nothing was sent.`);
   }
   const submitted = await post("/api/escrow/submit", {
     transaction_id: prepared.transaction_id,

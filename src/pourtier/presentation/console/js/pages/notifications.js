@@ -20,7 +20,7 @@ export default async function render(body, ctx) {
               await post("/api/notifications/read", { ids: [item.id] });
               await ctx.refresh();
               await rerender();
-            }, box, { className: "secondary", "aria-label": `Mark “${item.title}” read` }),
+            }, box, { className: "secondary", "aria-label": `Mark read: ${item.title}` }),
       ),
     );
     body.replaceChildren(
