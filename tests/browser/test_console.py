@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
@@ -25,6 +24,7 @@ from tests.browser.console_steps import (
 )
 from tests.helpers import Wallet, create_user
 from tests.kyc_helpers import kyc_of, start_manual
+from tests.support.browser import ConsoleLog
 from tests.support.db import fetch_value
 from tests.support.servers import Server
 from tests.support.test_wallet import FEATURES, TestWallet
@@ -74,13 +74,17 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     assert (await download.value).suggested_filename == f"receipt-{newest.group()}.pdf"
 
     await go(page, "Notifications")
-    await expect(page.get_by_role("heading", name=re.compile(r"\d+ unread"))).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name=re.compile(r"\d+ unread"))
+    ).to_be_visible()
     await check_page(page, "notifications")
     await go(page, "Sessions")
     await expect(page.get_by_text("This session")).to_be_visible()
     await check_page(page, "sessions")
     await go(page, "Legal")
-    await expect(page.get_by_text("You have accepted every active document.")).to_be_visible()
+    await expect(
+        page.get_by_text("You have accepted every active document.")
+    ).to_be_visible()
     await check_page(page, "legal")
 
     await page.set_viewport_size({"width": 375, "height": 800})
@@ -88,31 +92,40 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     await check_page(page, "phone-plans")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
-    assert await page.evaluate("() => sessionStorage.getItem('pourtier.session')") is None
+    assert (
+        await page.evaluate("() => sessionStorage.getItem('pourtier.session')") is None
+    )
 
 
-@pytest.mark.parametrize(
-    ("dropped", "asked"),
-    [
-        (("solana:signIn",), ["connect", "signMessage"]),
-        (("solana:signIn", "solana:signMessage"), ["connect", "signTransaction"]),
-    ],
-    ids=["message", "transaction"],
-)
 async def test_sign_in_without_one_step(
-    page: Page, app_server: Server, dropped: tuple[str, ...], asked: list[str]
+    page: Page, browser: Browser, page_log: ConsoleLog, app_server: Server
 ) -> None:
     """Wallets without `solana:signIn` connect, then sign the message the
-    service wrote, or (no `signMessage`) the sign-in transaction."""
-    wallet = TestWallet(features=tuple(f for f in FEATURES if f not in dropped))
-    await wallet.install(page)
-    await signed_up(page, app_server, wallet)
-    assert wallet.requests == asked
-    await expect(page.get_by_text(wallet.address)).to_be_visible()
+    service wrote, or (no `signMessage` either) the sign-in transaction; a
+    second sign-in with each goes straight in. Two wallets, two browsers'
+    worth of storage (contexts), one server."""
+    other = await browser.new_context()
+    try:
+        for tab, dropped, asked in (
+            (page, ("solana:signIn",), ["connect", "signMessage"]),
+            (
+                await other.new_page(),
+                ("solana:signIn", "solana:signMessage"),
+                ["connect", "signTransaction"],
+            ),
+        ):
+            page_log.watch(tab)
+            wallet = TestWallet(features=tuple(f for f in FEATURES if f not in dropped))
+            await wallet.install(tab)
+            await signed_up(tab, app_server, wallet)
+            assert wallet.requests == asked
+            await expect(tab.get_by_text(wallet.address)).to_be_visible()
 
-    await page.get_by_role("button", name="Sign out").click()
-    await sign_in(page, wallet)  # now an account: straight in
-    await expect(page.get_by_role("heading", name="Profile")).to_be_visible()
+            await tab.get_by_role("button", name="Sign out").click()
+            await sign_in(tab, wallet)  # now an account: straight in
+            await expect(tab.get_by_role("heading", name="Profile")).to_be_visible()
+    finally:
+        await other.close()
 
 
 async def test_refused_signature_shows_why_and_changes_nothing(
@@ -169,7 +182,9 @@ async def test_new_legal_version_locks_business_pages_until_accepted(
     await page.get_by_role("link", name="Review and accept").click()
     await page.get_by_role("checkbox", name=re.compile("version 9.0")).check()
     await page.get_by_role("button", name="Accept", exact=True).click()
-    await expect(page.get_by_text("You have accepted every active document.")).to_be_visible()
+    await expect(
+        page.get_by_text("You have accepted every active document.")
+    ).to_be_visible()
     await go(page, "Escrow")
     await expect(page.get_by_role("button", name="Initialize escrow")).to_be_visible()
 

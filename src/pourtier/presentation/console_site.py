@@ -35,10 +35,16 @@ def mount_console(app: FastAPI, container: Container, *, faucet: bool) -> None:
     explorer = explorer_url(
         settings.SOLANA_CLUSTER, SIGNATURE, rpc_url=settings.SOLANA_RPC_URL
     )
-    config = {"faucet": faucet, "explorer": explorer, "cluster": settings.SOLANA_CLUSTER}
+    config = {
+        "faucet": faucet,
+        "explorer": explorer,
+        "cluster": settings.SOLANA_CLUSTER,
+    }
 
     async def index() -> FileResponse:
-        return FileResponse(CONSOLE / "index.html", headers={"Content-Security-Policy": CSP})
+        return FileResponse(
+            CONSOLE / "index.html", headers={"Content-Security-Policy": CSP}
+        )
 
     async def console_config() -> dict[str, object]:
         return config
