@@ -35,7 +35,7 @@ def mount_console(app: FastAPI, container: Container, *, faucet: bool) -> None:
     explorer = explorer_url(
         settings.SOLANA_CLUSTER, SIGNATURE, rpc_url=settings.SOLANA_RPC_URL
     )
-    config = {
+    config: dict[str, object] = {
         "faucet": faucet,
         "explorer": explorer,
         "cluster": settings.SOLANA_CLUSTER,
