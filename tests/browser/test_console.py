@@ -30,6 +30,7 @@ from tests.support.servers import Server
 from tests.support.test_wallet import FEATURES, TestWallet
 
 USERS = "SELECT count(*) FROM users"
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) -> None:
@@ -217,3 +218,32 @@ async def test_admin_approves_a_kyc_submission(
     await expect(page.get_by_role("table", name="Users found")).to_contain_text(
         "verified"
     )
+
+
+async def test_api_docs_render_without_internet(
+    page: Page, page_log: ConsoleLog, app_server: Server
+) -> None:
+    """Swagger UI and ReDoc draw the API from the service's own files (from a
+    CDN they were a blank page on a machine offline). The one request that
+    leaves is ReDoc's own logo, which it always asks for and hides when it
+    cannot load: here, offline, it fails."""
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((app_server.url, "data:", "blob:"))
+            else elsewhere.append(request.url)
+        ),
+    )
+    for _ in range(2):  # the failed request, and Chromium's line about it
+        page_log.expect(re.escape(REDOC_LOGO))
+    await page.goto(app_server.url + "/docs")
+    title = page.get_by_role("heading", name=re.compile("^Pourtier"))
+    await expect(title).to_be_visible()
+    await expect(page.get_by_text("/api/auth/nonce").first).to_be_visible()
+    assert elsewhere == []
+    await page.goto(app_server.url + "/redoc")
+    await expect(title).to_be_visible()
+    await expect(page.get_by_text("/api/auth/nonce").first).to_be_attached()
+    assert set(elsewhere) <= {REDOC_LOGO}

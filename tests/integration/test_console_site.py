@@ -32,3 +32,21 @@ async def test_console_shadows_no_other_route(client: httpx.AsyncClient) -> None
     for path in ("/docs", "/redoc", "/metrics"):
         assert (await client.get(path)).status_code == 200, path
     assert (await client.get("/api/subscriptions/plans")).status_code == 200
+
+
+async def test_api_docs_load_nothing_from_elsewhere(client: httpx.AsyncClient) -> None:
+    """/docs and /redoc worked only online (a CDN): now every script and
+    style they name is served here."""
+    for path, asset in (
+        ("/docs", "/docs-assets/swagger-ui-bundle.js"),
+        ("/docs", "/docs-assets/swagger-ui.css"),
+        ("/redoc", "/docs-assets/redoc.standalone.js"),
+    ):
+        page = (await client.get(path)).text
+        assert asset in page
+        assert "cdn." not in page and "fonts.googleapis" not in page, path
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 10_000
+    redirect = await client.get("/docs/oauth2-redirect")
+    assert redirect.status_code == 200

@@ -12,6 +12,7 @@ from pourtier import __version__
 from pourtier.config import Settings
 from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.monitoring.logging import configure_logging
+from pourtier.presentation.api_docs import mount_api_docs
 from pourtier.presentation.body_limit import BodyLimitMiddleware
 from pourtier.presentation.console_site import mount_console
 from pourtier.presentation.errors import install_error_handlers
@@ -76,6 +77,9 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
         # Metrics are Prometheus (/metrics); without this, FastAPI looks up the
         # global OpenTelemetry providers on every request (about 3 µs).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served with their scripts from here, not a CDN (api_docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     install_error_handlers(app)
@@ -118,6 +122,7 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
     if faucet:
         app.include_router(dev.router, dependencies=guards.public)
     mount_console(app, container, faucet=faucet)
+    mount_api_docs(app)
     declare_error_responses(app)
     declare_bearer_auth(app)
     if container.rate_limiter is not None:
