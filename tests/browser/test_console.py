@@ -40,6 +40,9 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     await register(page, "register")
     assert test_wallet.requests == ["signIn"]  # one step: no connect first
     await expect(page.get_by_text(test_wallet.address)).to_be_visible()
+    await page.get_by_label("Display name").fill("Ada")
+    await page.get_by_role("button", name="Save profile").click()
+    await confirmed(page, "Profile saved.")
     await check_page(page, "account")
 
     await funded_escrow(page, "100")
@@ -121,6 +124,12 @@ async def test_sign_in_without_one_step(
             await signed_up(tab, app_server, wallet)
             assert wallet.requests == asked
             await expect(tab.get_by_text(wallet.address)).to_be_visible()
+            if tab is page:  # and the identity check, from the Account page
+                await tab.get_by_label("Legal name").fill("Ada Lovelace")
+                await tab.get_by_label("Date of birth").fill("1990-12-10")
+                await tab.get_by_label("Country").fill("gb")
+                await tab.get_by_role("button", name="Submit for review").click()
+                await expect(tab.get_by_text("In review")).to_be_visible()
 
             await tab.get_by_role("button", name="Sign out").click()
             await sign_in(tab, wallet)  # now an account: straight in
