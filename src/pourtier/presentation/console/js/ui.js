@@ -120,5 +120,9 @@ export function table(caption, headers, rows) {
   );
 }
 
+/** A card holding one table: its title, the table's caption, columns, rows. */
+export const listing = (title, caption, headers, rows, ...after) =>
+  section(title, table(caption, headers, rows), ...after);
+
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 export const short = (text) => (text ? `${text.slice(0, 6)}…${text.slice(-4)}` : "—");

@@ -4,7 +4,7 @@
 // faucet.
 
 import { get, post } from "../api.js";
-import { field, form, h, section, short, table, when, feedback, button } from "../ui.js";
+import { button, feedback, field, form, h, listing, section, short, when } from "../ui.js";
 import * as wallets from "../wallets.js";
 
 const FINAL = new Set(["confirmed", "failed", "expired"]);
@@ -67,19 +67,17 @@ function explorerLink(ctx, signature) {
 
 async function history(ctx) {
   const rows = await get("/api/escrow/transactions?limit=20");
-  return section(
+  return listing(
     "History",
-    table(
-      "Transactions",
-      ["When", "Type", "Amount (USDC)", "Status", "Transaction"],
-      rows.map((row) => [
-        when(row.created_at),
-        row.type.replaceAll("_", " "),
-        row.amount,
-        row.error ? `${row.status}: ${row.error}` : row.status,
-        explorerLink(ctx, row.signature),
-      ]),
-    ),
+    "Transactions",
+    ["When", "Type", "Amount (USDC)", "Status", "Transaction"],
+    rows.map((row) => [
+      when(row.created_at),
+      row.type.replaceAll("_", " "),
+      row.amount,
+      row.error ? `${row.status}: ${row.error}` : row.status,
+      explorerLink(ctx, row.signature),
+    ]),
   );
 }
 

@@ -2,7 +2,7 @@
 // schedule a downgrade, cancel, resume; and the receipts, with their PDF.
 
 import { api, del, get, post } from "../api.js";
-import { button, feedback, h, section, table, when } from "../ui.js";
+import { button, feedback, h, listing, section, when } from "../ui.js";
 
 const LIVE = "active,past_due,pending";
 
@@ -98,22 +98,22 @@ async function download(receipt, box) {
 async function receipts() {
   const box = feedback();
   const rows = await get("/api/subscriptions/receipts?limit=20");
-  return section(
+  return listing(
     "Receipts",
-    table("Receipts", ["Number", "Issued", "For", "Amount (USDC)", "PDF"],
-      rows.map((receipt) => [
-        receipt.number,
-        when(receipt.issued_at),
-        `${receipt.plan} ${receipt.kind}`,
-        receipt.amount,
-        button(`Download ${receipt.number}`, () => download(receipt, box), box, { className: "secondary" }),
-      ]),
-    ),
+    "Receipts",
+    ["Number", "Issued", "For", "Amount (USDC)", "PDF"],
+    rows.map((receipt) => [
+      receipt.number,
+      when(receipt.issued_at),
+      `${receipt.plan} ${receipt.kind}`,
+      receipt.amount,
+      button(`Download ${receipt.number}`, () => download(receipt, box), box, { className: "secondary" }),
+    ]),
     box,
   );
 }
 
-export default async function render(body, ctx) {
+export default async function render(body) {
   const box = feedback();
   const rerender = async (message) => {
     const [plans, check, sub] = await Promise.all([
@@ -129,6 +129,5 @@ export default async function render(body, ctx) {
     );
     if (message) box.show(message, "ok");
   };
-  void ctx;
   await rerender();
 }

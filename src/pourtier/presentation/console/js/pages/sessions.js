@@ -2,31 +2,29 @@
 
 import { del, get, post } from "../api.js";
 import * as session from "../session.js";
-import { button, feedback, h, section, table, when } from "../ui.js";
+import { button, feedback, h, listing, when } from "../ui.js";
 
 export default async function render(body) {
   const box = feedback();
   const rerender = async () => {
     const rows = await get("/api/auth/sessions");
     body.replaceChildren(
-      section(
+      listing(
         "Where you are signed in",
-        table(
-          "Sessions",
-          ["Started", "Last refreshed", "Address", "Browser", ""],
-          rows.map((row) => [
-            when(row.created_at),
-            when(row.last_used_at),
-            row.ip_address ?? "—",
-            row.user_agent ?? "—",
-            row.current
-              ? h("strong", {}, "This session")
-              : button("Revoke", async () => {
-                  await del(`/api/auth/sessions/${row.id}`);
-                  await rerender();
-                }, box, { className: "danger", "aria-label": `Revoke the session started ${when(row.created_at)}` }),
-          ]),
-        ),
+        "Sessions",
+        ["Started", "Last refreshed", "Address", "Browser", ""],
+        rows.map((row) => [
+          when(row.created_at),
+          when(row.last_used_at),
+          row.ip_address ?? "—",
+          row.user_agent ?? "—",
+          row.current
+            ? h("strong", {}, "This session")
+            : button("Revoke", async () => {
+                await del(`/api/auth/sessions/${row.id}`);
+                await rerender();
+              }, box, { className: "danger", "aria-label": `Revoke the session started ${when(row.created_at)}` }),
+        ]),
         button("Sign out everywhere", async () => {
           await post("/api/auth/logout-all");
           history.replaceState(null, "", "#/");
