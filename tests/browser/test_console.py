@@ -44,6 +44,7 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     await page.get_by_role("button", name="Save profile").click()
     await confirmed(page, "Profile saved.")
     await check_page(page, "account")
+    await sessions_refresh_by_themselves(page)
 
     await funded_escrow(page, "100")
     balance = page.get_by_role("region", name="Balance").or_(page.locator("dd"))
@@ -51,7 +52,13 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     await expect(page.get_by_role("table", name="Transactions")).to_contain_text(
         "deposit"
     )
-    assert test_wallet.requests == ["signIn", "signTransaction", "signTransaction"]
+    # The reloads left the page without the wallet's accounts: connect first.
+    assert test_wallet.requests == [
+        "signIn",
+        "connect",
+        "signTransaction",
+        "signTransaction",
+    ]
     await check_page(page, "escrow")
 
     await go(page, "Plans")
@@ -261,3 +268,27 @@ async def test_api_docs_render_without_internet(
     await expect(title).to_be_visible()
     await expect(page.get_by_text("/api/auth/nonce").first).to_be_attached()
     assert set(elsewhere) <= {REDOC_LOGO}
+
+
+SESSION = "JSON.parse(sessionStorage.getItem('pourtier.session'))"
+
+
+async def sessions_refresh_by_themselves(page: Page) -> None:
+    """Before the access token expires, and after a 401 (here: a token the
+    service never issued), the console rotates its refresh token and carries
+    on; the person notices nothing."""
+    first = await page.evaluate(f"() => {SESSION}.refresh")
+    await page.evaluate(
+        f"() => sessionStorage.setItem('pourtier.session', JSON.stringify("
+        f"{{...{SESSION}, expiresAt: Date.now()}}))"
+    )
+    await page.reload()
+    await page.wait_for_function(f"(old) => {SESSION}.refresh !== old", arg=first)
+    second = await page.evaluate(f"() => {SESSION}.refresh")
+    await page.evaluate(
+        f"() => sessionStorage.setItem('pourtier.session', JSON.stringify("
+        f"{{...{SESSION}, access: 'not.a.token'}}))"
+    )
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Profile")).to_be_visible()
+    assert await page.evaluate(f"() => {SESSION}.refresh") not in (first, second)
