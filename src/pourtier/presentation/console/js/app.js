@@ -30,6 +30,7 @@ const nav = document.getElementById("nav");
 let config = { faucet: false, explorer: null };
 let profile = null;
 let unread = 0;
+let notice = null; // what the next page shows first (a failed sign-out)
 
 const route = () => location.hash.replace(/^#/, "") || "/";
 export const navigate = (path) => {
@@ -62,19 +63,19 @@ function renderNav() {
         ...label,
       );
     });
-  const box = feedback();
   const out = h("button", { type: "button", className: "link" }, "Sign out");
   out.addEventListener("click", async () => {
     try {
       await post("/api/auth/logout");
     } catch (error) {
-      box.show(`Signed out here; the service said: ${error.message}`);
+      notice = `Signed out of this tab, but the service said: ${error.message} ` +
+        "Sign in and end the session from Sessions.";
     } finally {
       history.replaceState(null, "", "#/");
       session.end();
     }
   });
-  nav.append(...links, out, box);
+  nav.append(...links, out);
 }
 
 /** What a business page shows while documents wait to be accepted. */
@@ -101,6 +102,12 @@ async function show() {
   const heading = h("h1", { tabindex: "-1" }, page.title);
   const body = h("div", {});
   main.replaceChildren(heading, body);
+  if (notice) {
+    const box = feedback();
+    box.show(notice);
+    heading.after(box);
+    notice = null;
+  }
   document.title = `${page.title} · Pourtier`;
   const ctx = {
     config,

@@ -9,7 +9,7 @@ import * as wallets from "../wallets.js";
 
 const FINAL = new Set(["confirmed", "failed", "expired"]);
 const POLL_MS = 1000;
-const POLL_LIMIT = 180;
+const POLL_LIMIT = 180; // seconds, at one poll a second
 
 function walletOf(profile) {
   const name = sessionStorage.getItem("pourtier.wallet");
@@ -39,18 +39,20 @@ async function transact(ctx, path, body, box) {
     transaction_id: prepared.transaction_id,
     signed_transaction: signed,
   });
-  let status = submitted.status;
-  for (let i = 0; i < POLL_LIMIT && !FINAL.has(status); i += 1) {
-    box.show(`Sent (${short(submitted.signature)}): ${status}…`, "info");
+  let row = submitted;
+  for (let i = 0; i < POLL_LIMIT && !FINAL.has(row.status); i += 1) {
+    box.show(`Sent (${short(submitted.signature)}): ${row.status}…`, "info");
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    const row = await get(`/api/escrow/transactions/${prepared.transaction_id}`);
-    status = row.status;
-    if (row.error) box.dataset.error = row.error;
+    row = await get(`/api/escrow/transactions/${prepared.transaction_id}`);
   }
-  if (status !== "confirmed") {
-    throw new Error(`The transaction ended ${status}${box.dataset.error ? `: ${box.dataset.error}` : ""}.`);
+  if (!FINAL.has(row.status)) {
+    throw new Error(`Still ${row.status} after ${POLL_LIMIT} s: History shows it once final.`);
   }
-  return status;
+  if (row.status !== "confirmed") {
+    const why = row.error ? `: ${row.error}` : "";
+    throw new Error(`The transaction ended ${row.status}${why}.`);
+  }
+  return row.status;
 }
 
 function explorerLink(ctx, signature) {
