@@ -22,7 +22,7 @@ from tests.browser.console_steps import (
     sign_in,
     signed_up,
 )
-from tests.helpers import Wallet, create_user
+from tests.helpers import Wallet, create_user, login
 from tests.kyc_helpers import kyc_of, start_manual
 from tests.support.browser import ConsoleLog
 from tests.support.db import fetch_value
@@ -47,15 +47,21 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
     await sessions_refresh_by_themselves(page)
 
     await funded_escrow(page, "100")
-    balance = page.get_by_role("region", name="Balance").or_(page.locator("dd"))
-    await expect(balance.get_by_text("100.000000 USDC").first).to_be_visible()
-    await expect(page.get_by_role("table", name="Transactions")).to_contain_text(
-        "deposit"
-    )
+    await page.get_by_label("Withdraw amount (USDC)").fill("0.01")
+    await page.get_by_role("button", name="Withdraw", exact=True).click()
+    await confirmed(page, "Withdrawal: confirmed.")
+    await expect(page.get_by_text("99.990000 USDC", exact=True)).to_be_visible()
+    history = page.get_by_role("table", name="Transactions")
+    for kind in ("initialize", "deposit", "withdraw"):
+        await expect(history).to_contain_text(kind)
+    links = history.get_by_role("link")
+    await expect(links).to_have_count(3)
+    assert "explorer.solana.com/tx/" in (await links.first.get_attribute("href") or "")
     # The reloads left the page without the wallet's accounts: connect first.
     assert test_wallet.requests == [
         "signIn",
         "connect",
+        "signTransaction",
         "signTransaction",
         "signTransaction",
     ]
@@ -91,12 +97,24 @@ async def test_journey(page: Page, test_wallet: TestWallet, app_server: Server) 
 
     await go(page, "Notifications")
     await expect(
-        page.get_by_role("heading", name=re.compile(r"\d+ unread"))
+        page.get_by_role("heading", name=re.compile(r"[1-9]\d* unread"))
     ).to_be_visible()
+    await expect(page.get_by_role("link", name=re.compile("unread"))).to_be_visible()
     await check_page(page, "notifications")
+    await page.get_by_role("button", name="Mark all read").click()
+    await expect(
+        page.get_by_role("heading", name=re.compile("^0 unread"))
+    ).to_be_visible()
+    await expect(page.get_by_role("link", name=re.compile("unread"))).to_have_count(0)
+
+    await login(app_server.client, test_wallet.wallet)  # from another device
     await go(page, "Sessions")
     await expect(page.get_by_text("This session")).to_be_visible()
+    sessions = page.get_by_role("table", name="Sessions").locator("tbody tr")
+    await expect(sessions).to_have_count(2)
     await check_page(page, "sessions")
+    await page.get_by_role("button", name=re.compile("^Revoke")).click()
+    await expect(sessions).to_have_count(1)
     await go(page, "Legal")
     await expect(
         page.get_by_text("You have accepted every active document.")
@@ -231,6 +249,17 @@ async def test_admin_approves_a_kyc_submission(
     await confirmed(page, "is verified")
     await expect(page.get_by_text("No cases in review yet.")).to_be_visible()
     assert (await kyc_of(app_server.client, applicant))["status"] == "verified"
+
+    hook = page.get_by_role("form", name="Add a webhook")
+    await hook.get_by_label("Endpoint URL").fill("ftp://127.0.0.1/hook")
+    await hook.get_by_role("button", name="Add webhook").click()
+    await expect(hook.get_by_role("alert")).to_contain_text("URL is http(s)://")
+    await hook.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/console-hook")
+    await hook.get_by_role("button", name="Add webhook").click()
+    await confirmed(page, "Its signing secret, shown this once: whsec_")
+    await expect(page.get_by_role("table", name="Webhook endpoints")).to_contain_text(
+        "http://127.0.0.1:9/console-hook"
+    )
 
     await page.get_by_label("Wallet, email or user id").fill(
         applicant["user"]["wallet_address"][:8]
