@@ -5,6 +5,7 @@ import { api, del, get, post } from "../api.js";
 import { button, feedback, h, listing, section, when } from "../ui.js";
 
 const LIVE = "active,past_due,pending";
+const RECEIPT_COLUMNS = ["Number", "Issued", "For", "Amount (USDC)", "PDF"];
 
 function access(check) {
   if (!check.has_access) {
@@ -101,7 +102,7 @@ async function receipts() {
   return listing(
     "Receipts",
     "Receipts",
-    ["Number", "Issued", "For", "Amount (USDC)", "PDF"],
+    RECEIPT_COLUMNS,
     rows.map((receipt) => [
       receipt.number,
       when(receipt.issued_at),
