@@ -12,7 +12,7 @@ export class ApiError extends Error {
 
   /** The legal gate's answer: business pages wait for these documents. */
   get pendingDocuments() {
-    return this.status === 403 ? this.body.pending_documents ?? null : null;
+    return this.status === 403 ? (this.body.pending_documents ?? null) : null;
   }
 }
 

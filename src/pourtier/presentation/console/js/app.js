@@ -57,18 +57,15 @@ function renderNav() {
         path === "/notifications" && unread
           ? [page.title, " ", h("span", { className: "badge" }, `${unread} unread`)]
           : [page.title];
-      return h(
-        "a",
-        { href: `#${path}`, "aria-current": here === path ? "page" : null },
-        ...label,
-      );
+      return h("a", { href: `#${path}`, "aria-current": here === path ? "page" : null }, ...label);
     });
   const out = h("button", { type: "button", className: "link" }, "Sign out");
   out.addEventListener("click", async () => {
     try {
       await post("/api/auth/logout");
     } catch (error) {
-      notice = `Signed out of this tab, but the service said: ${error.message} ` +
+      notice =
+        `Signed out of this tab, but the service said: ${error.message} ` +
         "Sign in and end the session from Sessions.";
     } finally {
       history.replaceState(null, "", "#/");
@@ -98,7 +95,7 @@ function locked(pending) {
 async function show() {
   const path = route();
   const signedIn = Boolean(session.current());
-  const page = signedIn ? PAGES[path] ?? PAGES["/"] : { title: "Sign in", render: signin };
+  const page = signedIn ? (PAGES[path] ?? PAGES["/"]) : { title: "Sign in", render: signin };
   const heading = h("h1", { tabindex: "-1" }, page.title);
   const body = h("div", {});
   main.replaceChildren(heading, body);

@@ -28,9 +28,7 @@ window.addEventListener("wallet-standard:register-wallet", (event) => {
     console.warn("A wallet failed to register", error);
   }
 });
-window.dispatchEvent(
-  new CustomEvent("wallet-standard:app-ready", { detail: registry }),
-);
+window.dispatchEvent(new CustomEvent("wallet-standard:app-ready", { detail: registry }));
 
 const SIGN_IN = "solana:signIn";
 const SIGN_MESSAGE = "solana:signMessage";
@@ -44,8 +42,7 @@ export function list() {
   return wallets.filter(
     (wallet) =>
       has(wallet, SIGN_IN) ||
-      (has(wallet, CONNECT) &&
-        (has(wallet, SIGN_MESSAGE) || has(wallet, SIGN_TRANSACTION))),
+      (has(wallet, CONNECT) && (has(wallet, SIGN_MESSAGE) || has(wallet, SIGN_TRANSACTION))),
   );
 }
 
@@ -64,9 +61,7 @@ async function account(wallet, address) {
   if (!address || !accounts.some((item) => item.address === address)) {
     ({ accounts } = await wallet.features[CONNECT].connect());
   }
-  const chosen = address
-    ? accounts.find((item) => item.address === address)
-    : accounts[0];
+  const chosen = address ? accounts.find((item) => item.address === address) : accounts[0];
   if (!chosen) throw new Error(`${wallet.name} has no account ${address ?? ""}`);
   return chosen;
 }

@@ -28,8 +28,15 @@ function profileCard(profile, ctx) {
     form(
       "Edit profile",
       [
-        field("Display name", "display_name", { value: profile.display_name ?? "", autocomplete: "nickname" }),
-        field("Email", "email", { type: "email", value: profile.email ?? "", autocomplete: "email" }),
+        field("Display name", "display_name", {
+          value: profile.display_name ?? "",
+          autocomplete: "nickname",
+        }),
+        field("Email", "email", {
+          type: "email",
+          value: profile.email ?? "",
+          autocomplete: "email",
+        }),
       ],
       "Save profile",
       async (values, box) => {
@@ -47,12 +54,21 @@ function profileCard(profile, ctx) {
 async function kycCard(ctx, rerender) {
   const kyc = await get("/api/kyc");
   const parts = [
-    h("p", {}, "Status: ", h("strong", { "data-kyc-status": kyc.status }, KYC_WORDS[kyc.status] ?? kyc.status)),
+    h(
+      "p",
+      {},
+      "Status: ",
+      h("strong", { "data-kyc-status": kyc.status }, KYC_WORDS[kyc.status] ?? kyc.status),
+    ),
   ];
   if (kyc.rejection) {
     parts.push(
-      h("p", {}, `Reason: ${kyc.rejection.reason ?? "none given"}. `,
-        kyc.rejection.type === "retry" ? "You may start again." : "This decision is final."),
+      h(
+        "p",
+        {},
+        `Reason: ${kyc.rejection.reason ?? "none given"}. `,
+        kyc.rejection.type === "retry" ? "You may start again." : "This decision is final.",
+      ),
     );
   }
   const canStart =
@@ -65,7 +81,11 @@ async function kycCard(ctx, rerender) {
         "Identity check",
         [
           field("Legal name", "legal_name", { required: true, autocomplete: "name" }),
-          field("Date of birth", "date_of_birth", { type: "date", required: true, autocomplete: "bday" }),
+          field("Date of birth", "date_of_birth", {
+            type: "date",
+            required: true,
+            autocomplete: "bday",
+          }),
           field("Country", "country", {
             required: true,
             maxlength: 2,

@@ -104,19 +104,31 @@ function faucet(ctx, rerender) {
 
 function actions(ctx, balance, rerender) {
   const act = (path, verb) => async (values, box) => {
-    const body = path === "initialize"
-      ? values.allowance ? { allowance: values.allowance } : {}
-      : { amount: values.amount };
+    const body =
+      path === "initialize"
+        ? values.allowance
+          ? { allowance: values.allowance }
+          : {}
+        : { amount: values.amount };
     await transact(ctx, path, body, box);
     await rerender(`${verb}: confirmed.`);
   };
   if (!balance.is_initialized) {
     return section(
       "Open your escrow",
-      h("p", {}, "Your escrow is a token account your wallet owns. The allowance caps what the platform may charge for subscriptions; you can withdraw at any time."),
+      h(
+        "p",
+        {},
+        "Your escrow is a token account your wallet owns. The allowance caps what the platform may charge for subscriptions; you can withdraw at any time.",
+      ),
       form(
         "Initialize escrow",
-        [field("Allowance (USDC)", "allowance", { inputmode: "decimal", hint: "Leave empty for twelve months of Pro." })],
+        [
+          field("Allowance (USDC)", "allowance", {
+            inputmode: "decimal",
+            hint: "Leave empty for twelve months of Pro.",
+          }),
+        ],
         "Initialize escrow",
         act("initialize", "Escrow initialized"),
       ),
@@ -124,9 +136,21 @@ function actions(ctx, balance, rerender) {
   }
   return section(
     "Move funds",
-    h("div", { className: "split" },
-      form("Deposit", [field("Deposit amount (USDC)", "amount", { inputmode: "decimal", required: true })], "Deposit", act("deposit", "Deposit")),
-      form("Withdraw", [field("Withdraw amount (USDC)", "amount", { inputmode: "decimal", required: true })], "Withdraw", act("withdraw", "Withdrawal")),
+    h(
+      "div",
+      { className: "split" },
+      form(
+        "Deposit",
+        [field("Deposit amount (USDC)", "amount", { inputmode: "decimal", required: true })],
+        "Deposit",
+        act("deposit", "Deposit"),
+      ),
+      form(
+        "Withdraw",
+        [field("Withdraw amount (USDC)", "amount", { inputmode: "decimal", required: true })],
+        "Withdraw",
+        act("withdraw", "Withdrawal"),
+      ),
     ),
   );
 }
@@ -138,11 +162,17 @@ export default async function render(body, ctx) {
     const parts = [
       section(
         "Balance",
-        h("dl", {},
-          h("dt", {}, "Balance"), h("dd", { "data-balance": balance.balance }, `${balance.balance} USDC`),
-          h("dt", {}, "Allowance remaining"), h("dd", {}, `${balance.allowance_remaining} USDC`),
-          h("dt", {}, "Escrow account"), h("dd", { className: "mono" }, balance.escrow_account),
-          h("dt", {}, "State"), h("dd", {}, balance.is_initialized ? "Open" : "Not opened yet"),
+        h(
+          "dl",
+          {},
+          h("dt", {}, "Balance"),
+          h("dd", { "data-balance": balance.balance }, `${balance.balance} USDC`),
+          h("dt", {}, "Allowance remaining"),
+          h("dd", {}, `${balance.allowance_remaining} USDC`),
+          h("dt", {}, "Escrow account"),
+          h("dd", { className: "mono" }, balance.escrow_account),
+          h("dt", {}, "State"),
+          h("dd", {}, balance.is_initialized ? "Open" : "Not opened yet"),
         ),
         button("Refresh", () => rerender(), status, { className: "secondary" }),
         status,

@@ -21,8 +21,17 @@ export default async function render(body, ctx) {
             h(
               "div",
               { className: "check" },
-              h("input", { type: "checkbox", id: `accept-${doc.id}`, name: doc.id, required: true }),
-              h("label", { for: `accept-${doc.id}` }, `I have read and accept the ${doc.title} (version ${doc.version})`),
+              h("input", {
+                type: "checkbox",
+                id: `accept-${doc.id}`,
+                name: doc.id,
+                required: true,
+              }),
+              h(
+                "label",
+                { for: `accept-${doc.id}` },
+                `I have read and accept the ${doc.title} (version ${doc.version})`,
+              ),
             ),
           ),
           "Accept",
@@ -35,7 +44,9 @@ export default async function render(body, ctx) {
       ),
     );
   } else {
-    body.append(h("p", { role: "status", className: "ok" }, "You have accepted every active document."));
+    body.append(
+      h("p", { role: "status", className: "ok" }, "You have accepted every active document."),
+    );
   }
   for (const doc of documents) {
     body.append(
@@ -43,9 +54,17 @@ export default async function render(body, ctx) {
         "article",
         { className: "card document" },
         h("h2", {}, `${doc.title}`),
-        h("p", { className: "muted" }, `Version ${doc.version}, effective ${new Date(doc.effective_date).toLocaleDateString()}`,
-          pending.has(doc.id) ? " — not accepted yet" : " — accepted"),
-        h("div", { className: "document-text", tabindex: "0", role: "region", "aria-label": doc.title }, doc.content),
+        h(
+          "p",
+          { className: "muted" },
+          `Version ${doc.version}, effective ${new Date(doc.effective_date).toLocaleDateString()}`,
+          pending.has(doc.id) ? " — not accepted yet" : " — accepted",
+        ),
+        h(
+          "div",
+          { className: "document-text", tabindex: "0", role: "region", "aria-label": doc.title },
+          doc.content,
+        ),
       ),
     );
   }

@@ -16,25 +16,36 @@ export default async function render(body, ctx) {
         h("small", {}, when(item.created_at)),
         item.read_at
           ? null
-          : button("Mark read", async () => {
-              await post("/api/notifications/read", { ids: [item.id] });
-              await ctx.refresh();
-              await rerender();
-            }, box, { className: "secondary", "aria-label": `Mark read: ${item.title}` }),
+          : button(
+              "Mark read",
+              async () => {
+                await post("/api/notifications/read", { ids: [item.id] });
+                await ctx.refresh();
+                await rerender();
+              },
+              box,
+              { className: "secondary", "aria-label": `Mark read: ${item.title}` },
+            ),
       ),
     );
     body.replaceChildren(
       section(
         `${page.unread} unread of ${page.total}`,
         page.unread
-          ? button("Mark all read", async () => {
-              await post("/api/notifications/read", { all: true });
-              await ctx.refresh();
-              await rerender();
-            }, box)
+          ? button(
+              "Mark all read",
+              async () => {
+                await post("/api/notifications/read", { all: true });
+                await ctx.refresh();
+                await rerender();
+              },
+              box,
+            )
           : null,
         box,
-        items.length ? h("ul", { className: "notifications" }, ...items) : h("p", { className: "muted" }, "Nothing yet."),
+        items.length
+          ? h("ul", { className: "notifications" }, ...items)
+          : h("p", { className: "muted" }, "Nothing yet."),
       ),
     );
   };

@@ -16,11 +16,17 @@ function access(check) {
     active: `You have the ${check.plan} plan until ${until}.`,
     past_due: `Your ${check.plan} renewal could not be charged: access continues in the grace period until ${until}. Deposit to your escrow to renew.`,
   };
-  return h("p", { "data-access": check.plan }, words[check.status] ?? `${check.plan}: ${check.status}, until ${until}.`);
+  return h(
+    "p",
+    { "data-access": check.plan },
+    words[check.status] ?? `${check.plan}: ${check.status}, until ${until}.`,
+  );
 }
 
 async function live() {
-  const found = await Promise.all(LIVE.split(",").map((status) => get(`/api/subscriptions/?status=${status}`)));
+  const found = await Promise.all(
+    LIVE.split(",").map((status) => get(`/api/subscriptions/?status=${status}`)),
+  );
   return found.flat()[0] ?? null;
 }
 
@@ -29,34 +35,67 @@ function subscriptionCard(sub, plans, rerender) {
   const box = feedback();
   const other = plans.find((plan) => plan.name !== sub.plan);
   const notes = [];
-  if (sub.cancel_at_period_end) notes.push(`Cancelled: it ends on ${when(sub.current_period_end)}.`);
-  else if (sub.scheduled_plan) notes.push(`Changes to ${sub.scheduled_plan} on ${when(sub.current_period_end)}.`);
+  if (sub.cancel_at_period_end)
+    notes.push(`Cancelled: it ends on ${when(sub.current_period_end)}.`);
+  else if (sub.scheduled_plan)
+    notes.push(`Changes to ${sub.scheduled_plan} on ${when(sub.current_period_end)}.`);
   else if (sub.auto_renew) notes.push(`Renews on ${when(sub.current_period_end)}.`);
   const controls = [];
   if (other && !sub.cancel_at_period_end && !sub.scheduled_plan) {
-    const verb = sub.plan === "basic" ? `Upgrade to ${other.name}` : `Switch to ${other.name} at period end`;
+    const verb =
+      sub.plan === "basic" ? `Upgrade to ${other.name}` : `Switch to ${other.name} at period end`;
     controls.push(
-      button(verb, async () => {
-        await post("/api/subscriptions/", { plan: other.name }, { "Idempotency-Key": crypto.randomUUID() });
-        await rerender(sub.plan === "basic" ? `Upgraded to ${other.name}.` : `${other.name} is scheduled for the next period.`);
-      }, box),
+      button(
+        verb,
+        async () => {
+          await post(
+            "/api/subscriptions/",
+            { plan: other.name },
+            { "Idempotency-Key": crypto.randomUUID() },
+          );
+          await rerender(
+            sub.plan === "basic"
+              ? `Upgraded to ${other.name}.`
+              : `${other.name} is scheduled for the next period.`,
+          );
+        },
+        box,
+      ),
     );
   }
   if (sub.cancel_at_period_end || sub.scheduled_plan) {
-    controls.push(button("Resume", async () => {
-      await post(`/api/subscriptions/${sub.id}/resume`);
-      await rerender("Resumed: nothing changes at the period's end.");
-    }, box));
+    controls.push(
+      button(
+        "Resume",
+        async () => {
+          await post(`/api/subscriptions/${sub.id}/resume`);
+          await rerender("Resumed: nothing changes at the period's end.");
+        },
+        box,
+      ),
+    );
   }
   if (!sub.cancel_at_period_end) {
-    controls.push(button("Cancel at period end", async () => {
-      await del(`/api/subscriptions/${sub.id}`);
-      await rerender("Cancelled: access continues until the period's end.");
-    }, box, { className: "danger" }));
+    controls.push(
+      button(
+        "Cancel at period end",
+        async () => {
+          await del(`/api/subscriptions/${sub.id}`);
+          await rerender("Cancelled: access continues until the period's end.");
+        },
+        box,
+        { className: "danger" },
+      ),
+    );
   }
   return section(
     "Your subscription",
-    h("p", {}, h("strong", {}, sub.plan), ` — ${sub.status}, period ${when(sub.current_period_start)} to ${when(sub.current_period_end)}.`),
+    h(
+      "p",
+      {},
+      h("strong", {}, sub.plan),
+      ` — ${sub.status}, period ${when(sub.current_period_start)} to ${when(sub.current_period_end)}.`,
+    ),
     ...notes.map((note) => h("p", {}, note)),
     h("div", { className: "actions" }, ...controls),
     box,
@@ -66,18 +105,42 @@ function subscriptionCard(sub, plans, rerender) {
 function planCards(plans, sub, rerender) {
   return section(
     "Plans",
-    h("div", { className: "split" },
+    h(
+      "div",
+      { className: "split" },
       ...plans.map((plan) => {
         const box = feedback();
-        return h("article", { className: "plan" },
+        return h(
+          "article",
+          { className: "plan" },
           h("h3", {}, plan.name),
           h("p", { className: "price" }, `${plan.price} USDC / ${plan.period_days} days`),
-          h("p", {}, plan.max_active_strategies === null ? "Unlimited strategies" : `${plan.max_active_strategies} active strateg${plan.max_active_strategies === 1 ? "y" : "ies"}`),
+          h(
+            "p",
+            {},
+            plan.max_active_strategies === null
+              ? "Unlimited strategies"
+              : `${plan.max_active_strategies} active strateg${plan.max_active_strategies === 1 ? "y" : "ies"}`,
+          ),
           h("ul", {}, ...plan.features.map((feature) => h("li", {}, feature.replaceAll("_", " ")))),
-          sub ? null : button(`Subscribe to ${plan.name}`, async () => {
-            const made = await post("/api/subscriptions/", { plan: plan.name }, { "Idempotency-Key": crypto.randomUUID() });
-            await rerender(made.status === "active" ? `Subscribed to ${plan.name}.` : `Subscription ${made.status}: it activates when the charge is final.`);
-          }, box),
+          sub
+            ? null
+            : button(
+                `Subscribe to ${plan.name}`,
+                async () => {
+                  const made = await post(
+                    "/api/subscriptions/",
+                    { plan: plan.name },
+                    { "Idempotency-Key": crypto.randomUUID() },
+                  );
+                  await rerender(
+                    made.status === "active"
+                      ? `Subscribed to ${plan.name}.`
+                      : `Subscription ${made.status}: it activates when the charge is final.`,
+                  );
+                },
+                box,
+              ),
           box,
         );
       }),
@@ -108,7 +171,9 @@ async function receipts() {
       when(receipt.issued_at),
       `${receipt.plan} ${receipt.kind}`,
       receipt.amount,
-      button(`Download ${receipt.number}`, () => download(receipt, box), box, { className: "secondary" }),
+      button(`Download ${receipt.number}`, () => download(receipt, box), box, {
+        className: "secondary",
+      }),
     ]),
     box,
   );

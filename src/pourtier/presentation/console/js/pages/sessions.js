@@ -20,16 +20,29 @@ export default async function render(body) {
           row.user_agent ?? "—",
           row.current
             ? h("strong", {}, "This session")
-            : button("Revoke", async () => {
-                await del(`/api/auth/sessions/${row.id}`);
-                await rerender();
-              }, box, { className: "danger", "aria-label": `Revoke the session started ${when(row.created_at)}` }),
+            : button(
+                "Revoke",
+                async () => {
+                  await del(`/api/auth/sessions/${row.id}`);
+                  await rerender();
+                },
+                box,
+                {
+                  className: "danger",
+                  "aria-label": `Revoke the session started ${when(row.created_at)}`,
+                },
+              ),
         ]),
-        button("Sign out everywhere", async () => {
-          await post("/api/auth/logout-all");
-          history.replaceState(null, "", "#/");
-          session.end();
-        }, box, { className: "danger" }),
+        button(
+          "Sign out everywhere",
+          async () => {
+            await post("/api/auth/logout-all");
+            history.replaceState(null, "", "#/");
+            session.end();
+          },
+          box,
+          { className: "danger" },
+        ),
         box,
       ),
     );

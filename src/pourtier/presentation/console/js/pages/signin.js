@@ -21,9 +21,7 @@ function choose(body, ctx) {
           wallet.icon ? h("img", { src: wallet.icon, alt: "", width: 24, height: 24 }) : null,
           `Sign in with ${wallet.name}`,
         );
-        button.addEventListener("click", () =>
-          run(button, box, () => signIn(wallet, body, ctx)),
-        );
+        button.addEventListener("click", () => run(button, box, () => signIn(wallet, body, ctx)));
         return h("li", {}, button, h("small", {}, wallets.method(wallet)));
       }),
     );
@@ -77,7 +75,11 @@ async function register(signed, body, ctx) {
         "article",
         { className: "document" },
         h("h3", {}, `${doc.title} (version ${doc.version})`),
-        h("div", { className: "document-text", tabindex: "0", role: "region", "aria-label": doc.title }, doc.content),
+        h(
+          "div",
+          { className: "document-text", tabindex: "0", role: "region", "aria-label": doc.title },
+          doc.content,
+        ),
         h(
           "div",
           { className: "check" },
@@ -103,7 +105,11 @@ async function register(signed, body, ctx) {
   body.replaceChildren(
     section(
       "Welcome: one step left",
-      h("p", {}, `Wallet ${signed.address} has no account yet. Read and accept these documents to create one.`),
+      h(
+        "p",
+        {},
+        `Wallet ${signed.address} has no account yet. Read and accept these documents to create one.`,
+      ),
       form,
     ),
   );
