@@ -47,6 +47,7 @@ export function list() {
 }
 
 export const onChange = (listener) => listeners.add(listener);
+export const offChange = (listener) => listeners.delete(listener);
 export const byName = (name) => list().find((wallet) => wallet.name === name);
 
 /** How the console will sign in with this wallet, in words. */

@@ -12,6 +12,10 @@ function choose(body, ctx) {
   const box = feedback();
   const list = h("ul", { className: "wallets" });
   const fill = () => {
+    if (list.parentNode && !list.isConnected) {
+      wallets.offChange(fill); // the page was left: its list is gone
+      return;
+    }
     const found = wallets.list();
     list.replaceChildren(
       ...found.map((wallet) => {
