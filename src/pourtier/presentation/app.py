@@ -14,6 +14,7 @@ from pourtier.di.container import Container, build_container
 from pourtier.infrastructure.monitoring.logging import configure_logging
 from pourtier.presentation.api_docs import install_api_docs
 from pourtier.presentation.body_limit import BodyLimitMiddleware
+from pourtier.presentation.console_site import mount_console
 from pourtier.presentation.errors import install_error_handlers
 from pourtier.presentation.middleware import CorsPolicy, RequestContextMiddleware
 from pourtier.presentation.openapi_auth import declare_bearer_auth
@@ -117,8 +118,10 @@ def create_app(container: Container, *, manage_lifespan: bool = True) -> FastAPI
             app.include_router(router, dependencies=guard)
     app.include_router(ops.router)
     install_api_docs(app)
-    if dev.enabled(container):
+    faucet = dev.enabled(container)
+    if faucet:
         app.include_router(dev.router, dependencies=guards.public)
+    mount_console(app, container, faucet=faucet)  # after the docs: it has `/`
     declare_error_responses(app)
     declare_bearer_auth(app)
     if container.rate_limiter is not None:
