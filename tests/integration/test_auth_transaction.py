@@ -34,6 +34,7 @@ from tests.integration.test_auth_signin import (
     wallet_for,
 )
 from tests.subscription_helpers import local
+from tests.support.escrow import sign_transaction
 
 TRANSACTION = "transaction check failed: "
 MEMO = Pubkey.from_string(MEMO_PROGRAM_ID)
@@ -49,14 +50,6 @@ async def transaction_nonce(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def sign(keypair: Keypair, transaction_b64: str) -> str:
-    """What the wallet does: sign the transaction's message, nothing else."""
-    unsigned = Transaction.from_bytes(base64.b64decode(transaction_b64))
-    message = unsigned.message
-    signed = Transaction([keypair], message, message.recent_blockhash)
-    return base64.b64encode(bytes(signed)).decode()
 
 
 def memo_transaction(keypair: Keypair, text: str) -> str:
@@ -98,7 +91,7 @@ async def test_a_signed_transaction_signs_in(
 ) -> None:
     wallet = await wallet_for(client, endpoint)
     nonce = await transaction_nonce(client, wallet)
-    body = body_of(wallet, sign(wallet.keypair, nonce["transaction"]))
+    body = body_of(wallet, sign_transaction(wallet, nonce["transaction"]))
     response = await post(client, endpoint, body)
     assert_accepted(response, endpoint)
     if endpoint != "verify":
@@ -113,7 +106,7 @@ async def test_another_wallets_transaction_is_refused(
 ) -> None:
     wallet, other = await wallet_for(client, endpoint), Wallet()
     nonce = await transaction_nonce(client, other)
-    body = body_of(wallet, sign(other.keypair, nonce["transaction"]))
+    body = body_of(wallet, sign_transaction(other, nonce["transaction"]))
     response = await post(client, endpoint, body)
     assert_refused(response, TRANSACTION + "transaction's fee payer is not this wallet")
 
@@ -124,7 +117,7 @@ async def test_a_signature_by_another_key_is_refused(
 ) -> None:
     wallet = await wallet_for(client, endpoint)
     nonce = await transaction_nonce(client, wallet)
-    raw = bytearray(base64.b64decode(sign(wallet.keypair, nonce["transaction"])))
+    raw = bytearray(base64.b64decode(sign_transaction(wallet, nonce["transaction"])))
     message = bytes(raw[65:])
     raw[1:65] = bytes(Keypair().sign_message(message))
     response = await post(
@@ -164,7 +157,7 @@ async def test_a_signed_sign_in_transaction_cannot_be_broadcast(
     chain = local(container)
     chain.faucet(wallet.keypair.pubkey(), 0, 10**9)  # it could pay the fee
     nonce = await transaction_nonce(client, wallet)
-    raw = base64.b64decode(sign(wallet.keypair, nonce["transaction"]))
+    raw = base64.b64decode(sign_transaction(wallet, nonce["transaction"]))
     with pytest.raises(ChainRejected, match="blockhash"):
         await chain.node.send_raw(raw)
 
@@ -182,7 +175,7 @@ async def test_a_transaction_with_a_message_too_is_a_validation_error(
 ) -> None:
     wallet = Wallet()
     nonce = await transaction_nonce(client, wallet)
-    body = body_of(wallet, sign(wallet.keypair, nonce["transaction"])) | extra
+    body = body_of(wallet, sign_transaction(wallet, nonce["transaction"])) | extra
     response = await client.post("/api/auth/login", json=body)
     assert response.status_code == 422, response.text
     assert "signed_transaction" in response.text
