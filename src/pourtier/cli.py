@@ -229,8 +229,8 @@ def db_upgrade() -> None:
     """Apply migrations up to head (idempotent)."""
 
     async def work(container: Container) -> str | None:
-        await migrate.upgrade(container.engine)
-        return await migrate.current_revision(container.engine)
+        await migrate.upgrade(container.direct_engine)
+        return await migrate.current_revision(container.direct_engine)
 
     console.print(f"database at revision {_with_container(work)}")
 
@@ -240,7 +240,7 @@ def legal_seed() -> None:
     """Publish the initial legal documents if there are none (idempotent)."""
 
     async def work(container: Container) -> int:
-        await migrate.upgrade(container.engine)
+        await migrate.upgrade(container.direct_engine)
         return len(await container.legal.seed_initial())
 
     count = _with_container(work)

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     )
 
     DATABASE_URL: str | None = None
+    DATABASE_DIRECT_URL: str | None = Field(
+        default=None,
+        description="A session of its own (LISTEN, migrations); default DATABASE_URL.",
+    )
+    DATABASE_POOLER: Literal["none", "transaction"] = Field(
+        default="none",
+        description="transaction: DATABASE_URL is a transaction-pooling PgBouncer.",
+    )
     DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
     DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
 
@@ -195,6 +203,14 @@ class Settings(BaseSettings):
             except InvalidInput as error:
                 raise ValueError(f"ADMIN_WALLETS: {wallet!r}: {error.detail}") from None
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _pooler_needs_a_direct_url(self) -> Settings:
+        """LISTEN through a transaction pooler would hear nothing reliably, so
+        a pooled DATABASE_URL needs the direct one named."""
+        if self.DATABASE_POOLER == "transaction" and not self.DATABASE_DIRECT_URL:
+            raise ValueError("DATABASE_POOLER=transaction needs DATABASE_DIRECT_URL")
+        return self
 
     @model_validator(mode="after")
     def _sumsub_needs_its_secrets(self) -> Settings:

@@ -127,6 +127,18 @@ def test_invalid_value_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_a_transaction_pooler_needs_the_direct_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().DATABASE_POOLER == "none"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@pgbouncer:6432/pourtier")
+    monkeypatch.setenv("DATABASE_POOLER", "transaction")
+    with pytest.raises(ValidationError, match="needs DATABASE_DIRECT_URL"):
+        Settings()
+    monkeypatch.setenv("DATABASE_DIRECT_URL", "postgresql://app@db:5432/pourtier")
+    assert Settings().DATABASE_POOLER == "transaction"
+
+
 ADMIN = "7VHUFJHWu2CuExkJcJrzhQPJ2oygupTWkL2A2For4BmE"
 
 

@@ -112,6 +112,9 @@ GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
 class Container:
     settings: Settings
     engine: AsyncEngine
+    direct_engine: AsyncEngine
+    """On DATABASE_DIRECT_URL, never a transaction pooler: migrations (their
+    lock and DDL want one session). The `engine` itself when it is direct."""
     session_factory: async_sessionmaker[AsyncSession]
     metrics: Metrics
     auth: AuthUseCases
@@ -149,7 +152,7 @@ class Container:
         initial documents up to date."""
         await self.invalidations.start()
         if self.settings.ENV == "development":
-            await migrate.upgrade(self.engine)
+            await migrate.upgrade(self.direct_engine)
             seeded = await self.legal.seed_initial()
             if seeded:
                 log.info("seeded initial legal documents", count=len(seeded))
@@ -190,6 +193,8 @@ class Container:
         await self.kyc.provider.aclose()
         await self.http.aclose()
         await self.engine.dispose()
+        if self.direct_engine is not self.engine:
+            await self.direct_engine.dispose()
 
     async def health(self) -> HealthReport:
         return await run_checks(self.health_checks)
@@ -306,6 +311,14 @@ def build_container(
         url,
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        pooler=settings.DATABASE_POOLER,
+    )
+    # Session-scoped work (LISTEN, migrations) bypasses a transaction pooler.
+    direct_url = settings.DATABASE_DIRECT_URL or url
+    direct_engine = (
+        engine
+        if direct_url == url
+        else create_engine(direct_url, pool_size=1, max_overflow=0)
     )
     metrics = Metrics()
     counter = attach_query_counter(engine)
@@ -325,7 +338,7 @@ def build_container(
         MemoryCache(settings.CACHE_MAX_ENTRIES, settings.CACHE_TTL_SECONDS),
         RedisCache(
             redis,
-            settings.CACHE_NAMESPACE or namespace_for(url),
+            settings.CACHE_NAMESPACE or namespace_for(direct_url),
             settings.CACHE_TTL_SECONDS,
             timeout_seconds=settings.CACHE_REDIS_TIMEOUT_SECONDS,
             retry_seconds=settings.CACHE_REDIS_RETRY_SECONDS,
@@ -393,6 +406,7 @@ def build_container(
     container = Container(
         settings=settings,
         engine=engine,
+        direct_engine=direct_engine,
         session_factory=session_factory,
         metrics=metrics,
         auth=AuthUseCases(
@@ -433,7 +447,7 @@ def build_container(
         ),
         notifications=NotificationUseCases(uow=uow, clock=clock),
         cache=cache,
-        invalidations=InvalidationListener(listen_dsn(url), cache),
+        invalidations=InvalidationListener(listen_dsn(direct_url), cache),
         relay=events.relay,
         events=events.admin,
         http=events.http,

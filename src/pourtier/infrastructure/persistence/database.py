@@ -59,12 +59,38 @@ IDLE_PING_SECONDS = 1.0
 _LAST_USED = "pourtier_last_used"
 
 
-def create_engine(url: str, pool_size: int, max_overflow: int) -> AsyncEngine:
+TRANSACTION_POOLER = "transaction"
+
+
+def pooler_connect_args(pooler: str) -> dict[str, Any]:
+    """The asyncpg options for connections made to `pooler`.
+
+    A transaction-pooling PgBouncer (1.18 knows nothing of prepared
+    statements) runs each transaction of one client connection on whichever
+    server connection is free, shared with other clients. A named prepared
+    statement stays on the server connection it was made on: the next
+    transaction may not find it there, or find another client's of the same
+    name (asyncpg numbers them per connection: `__asyncpg_stmt_1__`). With
+    both statement caches off, asyncpg and SQLAlchemy's dialect prepare every
+    statement unnamed and parse it again in the same round trip as its
+    execution, so no statement outlives it: nothing to find elsewhere, and
+    nothing piling up on the server (unique names would avoid the clashes,
+    but every one would stay on its server connection until that closes).
+    """
+    if pooler != TRANSACTION_POOLER:
+        return {}
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
+def create_engine(
+    url: str, pool_size: int, max_overflow: int, pooler: str = "none"
+) -> AsyncEngine:
     engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
+        connect_args=pooler_connect_args(pooler),
     )
     ping_idle_connections(engine, IDLE_PING_SECONDS)
     return engine

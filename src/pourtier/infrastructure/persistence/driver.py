@@ -13,6 +13,11 @@ in use), its limits and its reset on return. The statements are counted like
 every other one. A statement that finds its connection dead invalidates it and
 every connection opened before it, as SQLAlchemy does, so the connections lent
 next are new ones; one interrupted (cancelled, timed out) is not reused.
+
+The connections are the engine's, made with its asyncpg options: behind a
+transaction-pooling PgBouncer (`DATABASE_POOLER=transaction`) their statement
+cache is off, so these statements are unnamed and parsed with their
+execution, and each is one transaction of its own on one server connection.
 """
 
 from __future__ import annotations
