@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import AUTH_DOMAIN, AUTH_URI
 from tests.support.processes import COMMAND, free_port, process_env
 
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+"""The machine's Redis: each test database has its own key namespace."""
 START_TIMEOUT_SECONDS = 90.0  # generous: CI machines can be loaded
 
 
