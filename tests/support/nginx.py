@@ -90,6 +90,8 @@ async def running_nginx(
             str(conf),
             "-p",
             str(directory),
+            "-e",  # from the start: not the system's log, which may be closed to us
+            str(directory / "error.log"),
             "-g",
             "daemon off;",
             stdin=asyncio.subprocess.DEVNULL,
