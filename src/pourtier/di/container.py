@@ -32,6 +32,7 @@ from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
+from pourtier.application.worker_health import WorkerBacklog, WorkerPasses
 from pourtier.config import Settings
 from pourtier.di.events import build_event_delivery
 from pourtier.domain.kyc import KycAction, KycPolicy
@@ -92,9 +93,18 @@ Worker = Callable[[], Awaitable[int]]
 """One pass of background work; returns how much it did. State is in the DB."""
 
 
-async def run_worker(worker: Worker, interval: float = WORKER_INTERVAL_SECONDS) -> None:
-    """Run a worker's passes forever; a failing pass is logged and retried."""
-    name = getattr(worker, "__qualname__", repr(worker))
+def worker_name(worker: Worker) -> str:
+    return getattr(worker, "__qualname__", repr(worker))
+
+
+async def run_worker(
+    worker: Worker,
+    interval: float = WORKER_INTERVAL_SECONDS,
+    passes: WorkerPasses | None = None,
+) -> None:
+    """Run a worker's passes forever; a failing pass is logged and retried.
+    Each outcome goes to `passes`, what `pourtier worker` reports."""
+    name = worker_name(worker)
     while True:
         try:
             done = await worker()
@@ -102,6 +112,11 @@ async def run_worker(worker: Worker, interval: float = WORKER_INTERVAL_SECONDS) 
                 log.debug("worker pass", worker=name, done=done)
         except Exception:
             log.warning("worker pass failed; will retry", worker=name, exc_info=True)
+            succeeded = False
+        else:
+            succeeded = True
+        if passes is not None:
+            passes.record(name, succeeded)
         await asyncio.sleep(interval)
 
 
@@ -138,6 +153,7 @@ class Container:
     events: EventAdmin
     http: httpx.AsyncClient
     """The sinks' connections."""
+    backlog: WorkerBacklog
     rate_limiter: RateLimiter | None = None
     housekeeping_seconds: float = 60.0
     """Cadence of the nonce purge: a nonce row lives at most its lifetime
@@ -145,6 +161,7 @@ class Container:
     in that time, whatever a flood asks for."""
     health_checks: dict[str, Check] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    passes: WorkerPasses = field(default_factory=WorkerPasses)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -164,7 +181,9 @@ class Container:
 
     async def run_workers(self) -> None:
         """The background workers without the API (`pourtier worker`)."""
-        await asyncio.gather(*(run_worker(worker) for worker in self.workers))
+        await asyncio.gather(
+            *(run_worker(worker, passes=self.passes) for worker in self.workers)
+        )
 
     async def _housekeeping(self) -> None:
         """Periodic clean-up that no request should pay for."""
@@ -451,6 +470,7 @@ def build_container(
         relay=events.relay,
         events=events.admin,
         http=events.http,
+        backlog=WorkerBacklog(uow, clock),
         rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),
