@@ -1,0 +1,514 @@
+"""`make cluster`: the scaled-out topology of issue 14 on 127.0.0.1 ports.
+
+nginx (load balancer) -> two API replicas (`pourtier serve --workers 2`,
+`RUN_WORKERS=false`) -> PgBouncer (transaction pooling) -> the machine's
+PostgreSQL, in a database of the cluster's own (migrated and seeded through
+the direct URL); the machine's Redis for the shared cache and rate limits;
+two `pourtier worker` processes with `--metrics-port`; one local chain
+(`pourtier localnet`) that every process joins through the shared data
+directory; Prometheus scraping each replica and worker. Configuration, data
+and logs are under `--dir` (default `.pourtier/cluster`).
+
+Importable: `Cluster(Layout(...)).start()` returns once everything answers;
+`cluster.services[name]` can be killed and restarted (what `make
+cluster-soak` does to inject faults); `cluster.stop()` stops all in reverse.
+With `--check` it signs a wallet in through the load balancer, checks every
+`/metrics` and Prometheus' targets, prints the results and exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import asyncpg
+import httpx
+from redis import Redis
+from sqlalchemy.engine import make_url
+
+from cluster_check import check
+from cluster_config import nginx_conf, pgbouncer_ini, prometheus_yml
+from pourtier.config import Settings
+
+HOST = "127.0.0.1"
+POURTIER = str(Path(sys.executable).with_name("pourtier"))
+PACKAGES = {"nginx": "nginx", "pgbouncer": "pgbouncer", "prometheus": "prometheus"}
+START_SECONDS = 120.0
+STOP_SECONDS = 15.0
+AUTH_DOMAIN = "cluster.pourtier.local"
+PGBOUNCER_POOL_SIZE = 20
+
+
+def say(text: str) -> None:
+    print(f"[cluster] {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def system_command(name: str) -> str:
+    """The program's path, installing its Debian package when missing."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found:
+        return found
+    say(f"{name} is missing: apt-get install {PACKAGES[name]}")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)  # noqa: S603
+    subprocess.run(  # noqa: S603
+        [*sudo, "apt-get", "install", "-y", "-qq", PACKAGES[name]], check=True, env=env
+    )
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not found:
+        raise SystemExit(f"{name} is still missing after installing {PACKAGES[name]}")
+    return found
+
+
+@dataclass
+class Layout:
+    """Where everything goes: the directory, the database, the ports."""
+
+    directory: Path
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/14"
+    database: str = "pourtier_cluster"
+    balancer_port: int = 8080
+    replica_ports: tuple[int, ...] = (8081, 8082)
+    worker_ports: tuple[int, ...] = (9101, 9102)
+    pgbouncer_port: int = 6432
+    chain_port: int = 8899
+    prometheus_port: int = 9090
+
+    @classmethod
+    def free_ports(cls, directory: Path, **kwargs: str) -> Layout:
+        """Every port a free one: clusters (and tests) side by side."""
+        return cls(
+            directory,
+            balancer_port=free_port(),
+            replica_ports=(free_port(), free_port()),
+            worker_ports=(free_port(), free_port()),
+            pgbouncer_port=free_port(),
+            chain_port=free_port(),
+            prometheus_port=free_port(),
+            **kwargs,
+        )
+
+    def direct_url(self) -> str:
+        url = make_url(self.postgres_url).set(database=self.database)
+        return url.render_as_string(hide_password=False)
+
+    def pooled_url(self) -> str:
+        url = make_url(self.direct_url()).set(host=HOST, port=self.pgbouncer_port)
+        return url.render_as_string(hide_password=False)
+
+
+@dataclass
+class Service:
+    """One process of the cluster: started, probed, stopped, restarted."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    ready: Callable[[], bool]
+    url: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(  # noqa: S603 - our own commands
+                self.command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us only: we stop them
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def probe(self) -> bool:
+        try:
+            return self.ready()
+        except (httpx.HTTPError, OSError):
+            return False
+
+    def wait_ready(self, seconds: float = START_SECONDS) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.probe():
+            if not self.alive:
+                raise StartError(self, "exited")
+            if time.monotonic() > deadline:
+                raise StartError(self, f"not ready in {seconds:g} s")
+            time.sleep(0.1)
+
+    def stop(self, seconds: float = STOP_SECONDS) -> None:
+        """SIGTERM, then SIGKILL after `seconds`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class StartError(RuntimeError):
+    def __init__(self, service: Service, why: str) -> None:
+        super().__init__(f"{service.name} {why}; the end of {service.log}:\n")
+        self.service = service
+
+
+def http_ok(url: str, *accepted: int) -> Callable[[], bool]:
+    return lambda: httpx.get(url, timeout=2).status_code in (accepted or (200,))
+
+
+@dataclass
+class Cluster:
+    layout: Layout
+    services: dict[str, Service] = field(default_factory=dict)
+    jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    @property
+    def directory(self) -> Path:
+        return self.layout.directory
+
+    @property
+    def balancer_url(self) -> str:
+        return f"http://{HOST}:{self.layout.balancer_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{HOST}:{self.layout.prometheus_port}"
+
+    def replicas(self) -> list[Service]:
+        return [s for n, s in self.services.items() if n.startswith("replica")]
+
+    def workers(self) -> list[Service]:
+        return [s for n, s in self.services.items() if n.startswith("worker")]
+
+    def pourtier_env(self) -> dict[str, str]:
+        """Every API and worker process's settings: this shell's service
+        settings are dropped so that only the cluster's apply."""
+        settings = frozenset(Settings.model_fields)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k.upper() not in settings and not k.upper().startswith("POURTIER_")
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(
+            {
+                "ENV": "development",
+                "POURTIER_CONFIG": "/nonexistent/pourtier.yaml",
+                # Shared: the local chain's state and address, the dev keys.
+                "POURTIER_DATA_DIR": str(self.directory / "data"),
+                "LOCALNET_PORT": str(self.layout.chain_port),
+                "DATABASE_URL": self.layout.pooled_url(),
+                "DATABASE_POOLER": "transaction",
+                "DATABASE_DIRECT_URL": self.layout.direct_url(),
+                "REDIS_URL": self.layout.redis_url,
+                "RUN_WORKERS": "false",
+                "TRUSTED_PROXIES": '["127.0.0.1/32"]',
+                "JWT_SECRET_KEY": self.jwt_secret,
+                "AUTH_DOMAIN": AUTH_DOMAIN,
+                "AUTH_URI": f"https://{AUTH_DOMAIN}",
+                "LOG_LEVEL": "INFO",
+            }
+        )
+        return env
+
+    def _add(self, service: Service) -> Service:
+        self.services[service.name] = service
+        return service
+
+    def _logs(self, name: str) -> Path:
+        return self.directory / "logs" / f"{name}.log"
+
+    # start-up
+
+    def start(self) -> None:
+        """Everything started and answering; on a failure, whatever started
+        is stopped again and StartError names the process."""
+        began = time.monotonic()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "logs").mkdir(exist_ok=True)
+        binaries = {name: system_command(name) for name in PACKAGES}
+        self._check_backends()
+        self._define(binaries)
+        try:
+            # The pooler and the chain start while the schema is migrated.
+            first = [self.services["pgbouncer"], self.services["chain"]]
+            for service in first:
+                service.start()
+            self._migrate()
+            self._wait(first)
+            rest = [s for s in self.services.values() if s not in first]
+            for service in rest:
+                service.start()
+            self._wait(rest)
+        except BaseException:
+            self.stop()
+            raise
+        say(f"started in {time.monotonic() - began:.1f} s")
+
+    def _wait(self, services: list[Service]) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        pending = list(services)
+        while pending:
+            for service in list(pending):
+                if service.probe():
+                    pending.remove(service)
+                elif not service.alive:
+                    raise StartError(service, "exited during start-up")
+            if pending and time.monotonic() > deadline:
+                raise StartError(pending[0], f"not ready in {START_SECONDS:g} s")
+            time.sleep(0.1)
+
+    def _check_backends(self) -> None:
+        async def database() -> None:
+            admin = await asyncpg.connect(self.layout.postgres_url, timeout=5)
+            try:
+                name = self.layout.database
+                exists = await admin.fetchval(
+                    "SELECT 1 FROM pg_database WHERE datname = $1", name
+                )
+                if not exists:
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+                    say(f"created database {name}")
+            finally:
+                await admin.close()
+
+        try:
+            asyncio.run(database())
+        except (OSError, asyncpg.PostgresError) as error:
+            raise SystemExit(f"PostgreSQL at {self.layout.postgres_url}: {error}")
+        redis = Redis.from_url(self.layout.redis_url)
+        try:
+            redis.ping()
+        except Exception as error:
+            raise SystemExit(f"Redis at {self.layout.redis_url}: {error}") from None
+        finally:
+            redis.close()
+
+    def _migrate(self) -> None:
+        env = {**self.pourtier_env(), "DATABASE_URL": self.layout.direct_url()}
+        log = self._logs("migrate")
+        with log.open("ab") as sink:
+            done = subprocess.run(  # noqa: S603
+                [POURTIER, "legal", "seed"],  # migrates, then seeds
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=120,
+            )
+        if done.returncode != 0:
+            raise SystemExit(f"migration failed:\n{log.read_text(errors='replace')}")
+
+    def _define(self, binaries: dict[str, str]) -> None:
+        lay, d = self.layout, self.directory
+        env = self.pourtier_env()
+        ini = pgbouncer_ini(d, lay, PGBOUNCER_POOL_SIZE)
+        # It refuses to run as root; it reads its files before becoming nobody.
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self._add(
+            Service(
+                "pgbouncer",
+                [binaries["pgbouncer"], *user, str(ini)],
+                dict(os.environ),
+                self._logs("pgbouncer"),
+                lambda: _pg_answers(lay.pooled_url()),
+                f"postgresql://{HOST}:{lay.pgbouncer_port}/{lay.database}",
+            )
+        )
+        chain_url = f"http://{HOST}:{lay.chain_port}"
+        self._add(
+            Service(
+                "chain",
+                [POURTIER, "localnet", "--port", str(lay.chain_port)],
+                env,
+                self._logs("chain"),
+                lambda: _chain_healthy(chain_url),
+                chain_url,
+            )
+        )
+        for index, port in enumerate(lay.replica_ports, 1):
+            name = f"replica{index}"
+            url = f"http://{HOST}:{port}"
+            metrics = d / name / "metrics"  # one replica's processes share it
+            self._add(
+                Service(
+                    name,
+                    [POURTIER, "serve", "--workers", "2", "--port", str(port)],
+                    {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
+                    self._logs(name),
+                    http_ok(f"{url}/health"),
+                    url,
+                )
+            )
+        for index, port in enumerate(lay.worker_ports, 1):
+            name = f"worker{index}"
+            url = f"http://{HOST}:{port}"
+            self._add(
+                Service(
+                    name,
+                    [POURTIER, "worker", "--metrics-port", str(port)],
+                    env,
+                    self._logs(name),
+                    # Answering is ready: `degraded` (503) until a first pass.
+                    http_ok(f"{url}/health", 200, 503),
+                    url,
+                )
+            )
+        conf = nginx_conf(d / "nginx", lay)
+        self._add(
+            Service(
+                "nginx",
+                [binaries["nginx"], "-c", str(conf), "-p", str(d / "nginx")]
+                + ["-e", str(d / "nginx" / "error.log"), "-g", "daemon off;"],
+                dict(os.environ),
+                self._logs("nginx"),
+                # Up when it answers; the replicas behind it are probed apart.
+                http_ok(f"{self.balancer_url}/health", 200, 502),
+                self.balancer_url,
+            )
+        )
+        yml = prometheus_yml(d / "prometheus", lay)
+        self._add(
+            Service(
+                "prometheus",
+                [binaries["prometheus"], f"--config.file={yml}"]
+                + [f"--storage.tsdb.path={d / 'prometheus' / 'data'}"]
+                + [f"--web.listen-address={HOST}:{lay.prometheus_port}"],
+                dict(os.environ),
+                self._logs("prometheus"),
+                http_ok(f"{self.prometheus_url}/-/ready"),
+                self.prometheus_url,
+            )
+        )
+
+    def stop(self) -> None:
+        """Every process, in the reverse order of the start."""
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+    def urls(self) -> list[tuple[str, str]]:
+        found = [("load balancer", self.balancer_url)]
+        found += [(f"{s.name} (/metrics)", s.url) for s in self.replicas()]
+        found += [(f"{s.name} /metrics, /health", s.url) for s in self.workers()]
+        found += [("Prometheus", self.prometheus_url)]
+        found += [("local chain (JSON-RPC)", self.services["chain"].url)]
+        found += [("PgBouncer", self.services["pgbouncer"].url)]
+        found += [("PostgreSQL (direct)", self.layout.direct_url())]
+        found += [("Redis", self.layout.redis_url)]
+        return found
+
+
+def _pg_answers(url: str) -> bool:
+    async def connect() -> bool:
+        connection = await asyncpg.connect(url, timeout=2)
+        await connection.close()
+        return True
+
+    try:
+        return asyncio.run(connect())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+
+
+def _chain_healthy(url: str) -> bool:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "getHealth"}
+    return bool(httpx.post(url, json=body, timeout=2).json().get("result") == "ok")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(".pourtier/cluster"))
+    parser.add_argument(
+        "--database", default=os.environ.get("CLUSTER_DATABASE", "pourtier_cluster")
+    )
+    parser.add_argument("--free-ports", action="store_true", help="any free ports")
+    parser.add_argument("--check", action="store_true", help="check, then stop")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    backends = {
+        "database": args.database,
+        "postgres_url": os.environ.get(
+            "CLUSTER_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        "redis_url": os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/14"),
+    }
+    directory = args.dir.resolve()
+    if args.free_ports:
+        layout = Layout.free_ports(directory, **backends)
+    else:
+        layout = Layout(directory, **backends)
+    cluster = Cluster(layout)
+
+    def stop_on(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on)
+    try:
+        cluster.start()
+    except StartError as error:
+        print(f"{error}{error.service.tail()}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    for name, url in cluster.urls():
+        say(f"{name:28} {url}")
+    say(f"config, data and logs in {directory}")
+    try:
+        if args.check:
+            sys.exit(0 if check(cluster) else 1)
+        say("Ctrl-C stops everything")
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        say("stopping")
+        cluster.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    main()
