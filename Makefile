@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean fuzz soak bench
+.PHONY: run test lint typecheck unit clean fuzz soak bench cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ SOAK_SECONDS ?= 60
 SOAK_WALLETS ?= 40
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS) --wallets $(SOAK_WALLETS)
+
+# The scaled-out topology on 127.0.0.1 (nginx, two replicas, PgBouncer, two
+# workers, Prometheus) until Ctrl-C; CLUSTER_ARGS=--check checks it and stops.
+CLUSTER_ARGS ?=
+cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py $(CLUSTER_ARGS)
 
 # The service under wrk beside a bare FastAPI ceiling: bench/results/latest.md.
 bench: $(STAMP)

@@ -22,62 +22,38 @@ import argparse
 import asyncio
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 import asyncpg
-import httpx
+from cluster_check import check
+from cluster_config import nginx_conf, pgbouncer_ini, prometheus_yml
+from cluster_services import (
+    HOST,
+    PACKAGES,
+    START_SECONDS,
+    Service,
+    StartError,
+    chain_healthy,
+    free_port,
+    http_ok,
+    pg_answers,
+    say,
+    system_command,
+)
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from cluster_check import check
-from cluster_config import nginx_conf, pgbouncer_ini, prometheus_yml
 from pourtier.config import Settings
 
-HOST = "127.0.0.1"
 POURTIER = str(Path(sys.executable).with_name("pourtier"))
-PACKAGES = {"nginx": "nginx", "pgbouncer": "pgbouncer", "prometheus": "prometheus"}
-START_SECONDS = 120.0
-STOP_SECONDS = 15.0
 AUTH_DOMAIN = "cluster.pourtier.local"
 PGBOUNCER_POOL_SIZE = 20
-
-
-def say(text: str) -> None:
-    print(f"[cluster] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def system_command(name: str) -> str:
-    """The program's path, installing its Debian package when missing."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if found:
-        return found
-    say(f"{name} is missing: apt-get install {PACKAGES[name]}")
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)  # noqa: S603
-    subprocess.run(  # noqa: S603
-        [*sudo, "apt-get", "install", "-y", "-qq", PACKAGES[name]], check=True, env=env
-    )
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if not found:
-        raise SystemExit(f"{name} is still missing after installing {PACKAGES[name]}")
-    return found
 
 
 @dataclass
@@ -116,85 +92,6 @@ class Layout:
     def pooled_url(self) -> str:
         url = make_url(self.direct_url()).set(host=HOST, port=self.pgbouncer_port)
         return url.render_as_string(hide_password=False)
-
-
-@dataclass
-class Service:
-    """One process of the cluster: started, probed, stopped, restarted."""
-
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    log: Path
-    ready: Callable[[], bool]
-    url: str = ""
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(  # noqa: S603 - our own commands
-                self.command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us only: we stop them
-            )
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def probe(self) -> bool:
-        try:
-            return self.ready()
-        except (httpx.HTTPError, OSError):
-            return False
-
-    def wait_ready(self, seconds: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.probe():
-            if not self.alive:
-                raise StartError(self, "exited")
-            if time.monotonic() > deadline:
-                raise StartError(self, f"not ready in {seconds:g} s")
-            time.sleep(0.1)
-
-    def stop(self, seconds: float = STOP_SECONDS) -> None:
-        """SIGTERM, then SIGKILL after `seconds`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-        self.wait_ready()
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class StartError(RuntimeError):
-    def __init__(self, service: Service, why: str) -> None:
-        super().__init__(f"{service.name} {why}; the end of {service.log}:\n")
-        self.service = service
-
-
-def http_ok(url: str, *accepted: int) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=2).status_code in (accepted or (200,))
 
 
 @dataclass
@@ -316,7 +213,8 @@ class Cluster:
         try:
             asyncio.run(database())
         except (OSError, asyncpg.PostgresError) as error:
-            raise SystemExit(f"PostgreSQL at {self.layout.postgres_url}: {error}")
+            url = self.layout.postgres_url
+            raise SystemExit(f"PostgreSQL at {url}: {error}") from None
         redis = Redis.from_url(self.layout.redis_url)
         try:
             redis.ping()
@@ -343,7 +241,7 @@ class Cluster:
     def _define(self, binaries: dict[str, str]) -> None:
         lay, d = self.layout, self.directory
         env = self.pourtier_env()
-        ini = pgbouncer_ini(d, lay, PGBOUNCER_POOL_SIZE)
+        ini = pgbouncer_ini(d / "pgbouncer", lay, PGBOUNCER_POOL_SIZE)
         # It refuses to run as root; it reads its files before becoming nobody.
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         self._add(
@@ -352,7 +250,7 @@ class Cluster:
                 [binaries["pgbouncer"], *user, str(ini)],
                 dict(os.environ),
                 self._logs("pgbouncer"),
-                lambda: _pg_answers(lay.pooled_url()),
+                lambda: pg_answers(lay.pooled_url()),
                 f"postgresql://{HOST}:{lay.pgbouncer_port}/{lay.database}",
             )
         )
@@ -363,7 +261,7 @@ class Cluster:
                 [POURTIER, "localnet", "--port", str(lay.chain_port)],
                 env,
                 self._logs("chain"),
-                lambda: _chain_healthy(chain_url),
+                lambda: chain_healthy(chain_url),
                 chain_url,
             )
         )
@@ -399,8 +297,10 @@ class Cluster:
         self._add(
             Service(
                 "nginx",
-                [binaries["nginx"], "-c", str(conf), "-p", str(d / "nginx")]
-                + ["-e", str(d / "nginx" / "error.log"), "-g", "daemon off;"],
+                [
+                    *(binaries["nginx"], "-c", str(conf), "-p", str(d / "nginx")),
+                    *("-e", str(d / "nginx" / "error.log"), "-g", "daemon off;"),
+                ],
                 dict(os.environ),
                 self._logs("nginx"),
                 # Up when it answers; the replicas behind it are probed apart.
@@ -412,9 +312,12 @@ class Cluster:
         self._add(
             Service(
                 "prometheus",
-                [binaries["prometheus"], f"--config.file={yml}"]
-                + [f"--storage.tsdb.path={d / 'prometheus' / 'data'}"]
-                + [f"--web.listen-address={HOST}:{lay.prometheus_port}"],
+                [
+                    binaries["prometheus"],
+                    f"--config.file={yml}",
+                    f"--storage.tsdb.path={d / 'prometheus' / 'data'}",
+                    f"--web.listen-address={HOST}:{lay.prometheus_port}",
+                ],
                 dict(os.environ),
                 self._logs("prometheus"),
                 http_ok(f"{self.prometheus_url}/-/ready"),
@@ -439,21 +342,17 @@ class Cluster:
         return found
 
 
-def _pg_answers(url: str) -> bool:
-    async def connect() -> bool:
-        connection = await asyncpg.connect(url, timeout=2)
-        await connection.close()
-        return True
-
-    try:
-        return asyncio.run(connect())
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-
-
-def _chain_healthy(url: str) -> bool:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "getHealth"}
-    return bool(httpx.post(url, json=body, timeout=2).json().get("result") == "ok")
+def watch(cluster: Cluster) -> int:
+    """Until Ctrl-C or SIGTERM (0), or until a process dies (1)."""
+    while True:
+        for service in cluster.services.values():
+            if not service.alive:
+                print(
+                    f"{service.name} died; the end of {service.log}:", file=sys.stderr
+                )
+                print(service.tail(), file=sys.stderr)
+                return 1
+        time.sleep(1)
 
 
 def parse() -> argparse.Namespace:
@@ -501,7 +400,7 @@ def main() -> None:
         if args.check:
             sys.exit(0 if check(cluster) else 1)
         say("Ctrl-C stops everything")
-        signal.pause()
+        sys.exit(watch(cluster))
     except KeyboardInterrupt:
         pass
     finally:

@@ -18,7 +18,7 @@ def pgbouncer_ini(directory: Path, layout: Layout, pool_size: int) -> Path:
     machine's PostgreSQL on 127.0.0.1 is."""
     directory.mkdir(parents=True, exist_ok=True)
     url = make_url(layout.direct_url())
-    users = directory / "pgbouncer-users.txt"
+    users = directory / "users.txt"
     users.write_text(f'"{url.username}" ""\n')
     ini = directory / "pgbouncer.ini"
     ini.write_text(
