@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pourtier import __version__
-from pourtier.application.worker_health import Backlog
-from pourtier.di.container import Container, worker_name
+from pourtier.application.worker_health import Backlog, worker_name
+from pourtier.di.container import Container
 from pourtier.infrastructure.monitoring.metrics import WorkerGauges
 
 log = structlog.get_logger(__name__)
