@@ -30,6 +30,7 @@ from pourtier.infrastructure.monitoring.logging import configure_logging
 from pourtier.infrastructure.monitoring.metrics import shared_metrics_directory
 from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.solana import localnet
+from pourtier.presentation.worker_site import worker_site
 
 app = typer.Typer(help="Pourtier: wallet sign-in, profiles and legal compliance.")
 db_app = typer.Typer(help="Database schema.")
@@ -152,11 +153,19 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="Run each worker one pass, then exit.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve /metrics and /health on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of --metrics-port.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the background workers (chain follower, renewals) without the API.
 
     Any number of these, beside API processes started with RUN_WORKERS=false,
-    share the work through PostgreSQL row locks.
+    share the work through PostgreSQL row locks. With --metrics-port, each
+    reports its passes and lag for Prometheus and its supervisor.
     """
 
     async def work(container: Container) -> int:
@@ -168,10 +177,23 @@ def worker(
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, main.cancel)
         console.print(f"running {len(container.workers)} worker(s); Ctrl-C stops")
-        try:
-            await container.run_workers()
-        except asyncio.CancelledError:
-            console.print("workers stopped")
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics_port is not None:
+                try:
+                    await stack.enter_async_context(
+                        worker_site(container, metrics_host, metrics_port)
+                    )
+                except OSError as error:
+                    errors.print(f"[red]error:[/red] {escape(str(error))}")
+                    raise typer.Exit(1) from None
+                console.print(
+                    f"metrics and health at http://{metrics_host}:{metrics_port}",
+                    markup=False,
+                )
+            try:
+                await container.run_workers()
+            except asyncio.CancelledError:
+                console.print("workers stopped")
         return 0
 
     with _local_chain():

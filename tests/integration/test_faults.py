@@ -19,7 +19,6 @@ import signal
 import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,15 +31,13 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pourtier.di.container import Container, build_container
+from pourtier.di.container import Container
 from pourtier.infrastructure.persistence.database import to_async_url
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
-from pourtier.presentation.app import create_app
 from tests.conftest import (
     AUTH_DOMAIN,
     AUTH_URI,
     TEST_RATE_LIMIT,
-    make_settings,
 )
 from tests.helpers import (
     Wallet,
@@ -51,8 +48,9 @@ from tests.helpers import (
 )
 from tests.subscription_helpers import subscribe
 from tests.support.escrow import ledger_balance, prepare_and_submit
-from tests.support.processes import COMMAND, free_port, process_env
+from tests.support.processes import COMMAND, free_port
 from tests.support.rpc_server import RpcTestServer
+from tests.support.shared_node import api_client, node_container, node_env
 
 
 def plain_dsn(database_url: str) -> str:
@@ -294,22 +292,6 @@ def rpc_server() -> Iterator[GatedRpcServer]:
         server.stop()
 
 
-def chain_settings(server: RpcTestServer) -> dict[str, str]:
-    return {
-        "SOLANA_RPC_URL": server.url,
-        "FEE_AUTHORITY_KEYPAIR": str(server.chain.keys["fee_authority"]),
-        "USDC_MINT": str(server.chain.mint),
-        "TREASURY_TOKEN_ACCOUNT": str(server.chain.treasury),
-    }
-
-
-def node_env(
-    database_url: str, data_dir: Path, server: RpcTestServer, **extra: str
-) -> dict[str, str]:
-    """A `pourtier` process's environment on the shared node."""
-    return process_env(database_url, data_dir, **chain_settings(server), **extra)
-
-
 @pytest.fixture
 async def rpc_container(
     container: Container,
@@ -317,25 +299,9 @@ async def rpc_container(
     tmp_path: Path,
     rpc_server: GatedRpcServer,
 ) -> AsyncIterator[Container]:
-    """An API on the shared node, without workers: those run as processes."""
-    settings = make_settings(
-        database_url,
-        tmp_path / "api",
-        RUN_WORKERS=False,
-        CHAIN_CONFIRM_TIMEOUT_SECONDS=0.2,
-        **chain_settings(rpc_server),
-    )
-    built = build_container(settings)
+    built = node_container(database_url, tmp_path / "api", rpc_server)
     yield built
     await built.stop()
-
-
-@asynccontextmanager
-async def api_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container, manage_lifespan=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url=AUTH_URI) as client:
-        yield client
 
 
 async def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:

@@ -19,13 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pourtier.di.container import Container
 from tests.helpers import Wallet, create_user
 from tests.support.processes import free_port
 from tests.support.servers import (
+    Scrape,
     Server,
+    samples,
     server_env,
     start_serve,
     stop_server,
@@ -35,28 +36,6 @@ from tests.support.servers import (
 ROUTE = "/api/legal/documents"  # the traffic's route; nothing else asks it
 POOL_SIZE = 3
 WORKERS = 2
-
-
-def samples(text: str, name: str, **labels: str) -> list[float]:
-    return [
-        float(s.value)
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    ]
-
-
-@dataclass
-class Scrape:
-    text: str
-
-    def one(self, name: str, **labels: str) -> float:
-        found = samples(self.text, name, **labels)
-        assert len(found) == 1, (name, labels, found)
-        return found[0]
-
-    def total(self, name: str, **labels: str) -> float:
-        return sum(samples(self.text, name, **labels))
 
 
 async def scrape(server: Server) -> Scrape:

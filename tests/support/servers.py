@@ -1,5 +1,6 @@
-"""Server processes for tests: `pourtier serve` or plain uvicorn on the test
-database, with a client, a log file, readiness and a clean stop."""
+"""Server processes for tests: `pourtier serve`, plain uvicorn or `pourtier
+worker --metrics-port` on the test database, with a client, a log file,
+readiness and a clean stop; and their metrics as Prometheus parses them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import AUTH_DOMAIN, AUTH_URI
 from tests.support.processes import COMMAND, free_port, process_env
 
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+"""The machine's Redis: each test database has its own key namespace."""
 START_TIMEOUT_SECONDS = 90.0  # generous: CI machines can be loaded
 
 
@@ -40,6 +43,28 @@ class Server:
                 ):
                     return float(sample.value)
         raise AssertionError(f"no {layer} hit counter")
+
+
+def samples(text: str, name: str, **labels: str) -> list[float]:
+    return [
+        float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
+@dataclass
+class Scrape:
+    text: str
+
+    def one(self, name: str, **labels: str) -> float:
+        found = samples(self.text, name, **labels)
+        assert len(found) == 1, (name, labels, found)
+        return found[0]
+
+    def total(self, name: str, **labels: str) -> float:
+        return sum(samples(self.text, name, **labels))
 
 
 def server_env(
@@ -96,6 +121,14 @@ async def start_serve(
         env = {**env, "PORT": str(port)}
     else:
         command += ["--port", str(port)]
+    return await _launch(name, env, log_dir, command, port)
+
+
+async def start_worker(name: str, env: dict[str, str], log_dir: Path) -> Server:
+    """`pourtier worker` with its metrics and health on a free port: the
+    `Server` is that site's."""
+    port = free_port()
+    command = [*COMMAND, "worker", "--metrics-port", str(port)]
     return await _launch(name, env, log_dir, command, port)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 def require_command(name: str, package: str | None = None) -> str:
     """The path of `name`; skips (or fails under CI=true) when it is missing."""
-    # Daemons (pgbouncer) are in /usr/sbin, not on every user's PATH.
+    # Daemons (nginx, pgbouncer) are in sbin, which a user's PATH may lack.
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path is not None:
         return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -32,6 +31,12 @@ from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
+from pourtier.application.worker_health import (
+    Worker,
+    WorkerBacklog,
+    WorkerPasses,
+    run_worker,
+)
 from pourtier.config import Settings
 from pourtier.di.events import build_event_delivery
 from pourtier.domain.kyc import KycAction, KycPolicy
@@ -85,26 +90,7 @@ from pourtier.infrastructure.solana.local_chain import (
 from pourtier.infrastructure.solana.rpc import RpcNode
 
 log = structlog.get_logger(__name__)
-WORKER_INTERVAL_SECONDS = 1.0
 ALLOWANCE_MONTHS = 12
-
-Worker = Callable[[], Awaitable[int]]
-"""One pass of background work; returns how much it did. State is in the DB."""
-
-
-async def run_worker(worker: Worker, interval: float = WORKER_INTERVAL_SECONDS) -> None:
-    """Run a worker's passes forever; a failing pass is logged and retried."""
-    name = getattr(worker, "__qualname__", repr(worker))
-    while True:
-        try:
-            done = await worker()
-            if done:
-                log.debug("worker pass", worker=name, done=done)
-        except Exception:
-            log.warning("worker pass failed; will retry", worker=name, exc_info=True)
-        await asyncio.sleep(interval)
-
-
 GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
 
 
@@ -138,6 +124,7 @@ class Container:
     events: EventAdmin
     http: httpx.AsyncClient
     """The sinks' connections."""
+    backlog: WorkerBacklog
     rate_limiter: RateLimiter | None = None
     housekeeping_seconds: float = 60.0
     """Cadence of the nonce purge: a nonce row lives at most its lifetime
@@ -145,6 +132,7 @@ class Container:
     in that time, whatever a flood asks for."""
     health_checks: dict[str, Check] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    passes: WorkerPasses = field(default_factory=WorkerPasses)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -164,7 +152,9 @@ class Container:
 
     async def run_workers(self) -> None:
         """The background workers without the API (`pourtier worker`)."""
-        await asyncio.gather(*(run_worker(worker) for worker in self.workers))
+        await asyncio.gather(
+            *(run_worker(worker, passes=self.passes) for worker in self.workers)
+        )
 
     async def _housekeeping(self) -> None:
         """Periodic clean-up that no request should pay for."""
@@ -451,6 +441,7 @@ def build_container(
         relay=events.relay,
         events=events.admin,
         http=events.http,
+        backlog=WorkerBacklog(uow, clock),
         rate_limiter=build_rate_limiter(settings),
         health_checks={
             "database": database_check(engine),

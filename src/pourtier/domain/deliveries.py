@@ -158,6 +158,10 @@ class DeliveryRepository(Protocol):
 
     async def count_pending(self) -> int: ...
 
+    async def oldest_pending_since(self) -> datetime | None:
+        """When the oldest event with a pending delivery occurred; None if none."""
+        ...
+
     async def of_endpoint(
         self, endpoint_id: uuid.UUID, limit: int
     ) -> list[Delivery]: ...

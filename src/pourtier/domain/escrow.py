@@ -277,6 +277,10 @@ class EscrowRepository(Protocol):
 
     async def expire_prepared(self, before: datetime) -> int: ...
 
+    async def oldest_pending_since(self) -> datetime | None:
+        """When the longest-waiting PENDING transaction was sent; None if none."""
+        ...
+
     async def add_ledger_entry(self, entry: LedgerEntry) -> bool:
         """False if this transaction already has its entry (credited once)."""
         ...

@@ -186,3 +186,30 @@ class Metrics:
         if self.directory is not None:
             forget_dead_processes(self.directory)
         return generate_latest(self._exposed)
+
+
+class WorkerGauges:
+    """The lag of `pourtier worker`, on its Metrics' registry.
+
+    Registered by the worker's own metrics server only: in an API process
+    nothing would refresh them, and a lag that always reads 0 would hide one.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        gauge = partial(
+            Gauge, registry=metrics.registry, multiprocess_mode="livemostrecent"
+        )
+        self.pending_transaction_age = gauge(
+            "pourtier_escrow_oldest_pending_age_seconds",
+            "Age of the oldest escrow transaction sent and not yet final; "
+            "0 when none is pending.",
+        )
+        self.undelivered_event_age = gauge(
+            "pourtier_outbox_oldest_undelivered_age_seconds",
+            "Age of the oldest event with a delivery still pending; 0 when none.",
+        )
+        self.last_pass = gauge(
+            "pourtier_worker_last_pass_timestamp_seconds",
+            "When each worker of this process last completed a pass (Unix time).",
+            ["worker"],
+        )

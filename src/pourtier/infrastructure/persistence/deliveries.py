@@ -105,6 +105,17 @@ class SqlDeliveries(SqlRepository):
         query = select(func.count()).where(EventDeliveryRow.status == PENDING)
         return int(await self._session.scalar(query) or 0)
 
+    async def oldest_pending_since(self) -> datetime | None:
+        query = select(func.min(OutboxEventRow.occurred_at)).where(
+            OutboxEventRow.id.in_(
+                select(EventDeliveryRow.event_id).where(
+                    EventDeliveryRow.status == PENDING
+                )
+            )
+        )
+        oldest: datetime | None = await self._session.scalar(query)
+        return oldest
+
     async def of_endpoint(self, endpoint_id: uuid.UUID, limit: int) -> list[Delivery]:
         query = (
             select(EventDeliveryRow)

@@ -128,6 +128,15 @@ class SqlEscrowRepository(SqlRepository):
             .with_for_update(skip_locked=True),
         )
 
+    async def oldest_pending_since(self) -> datetime | None:
+        row = EscrowTransactionRow
+        sent = func.coalesce(row.submitted_at, row.created_at)
+        query = select(func.min(sent)).where(
+            row.status == TransactionStatus.PENDING.value
+        )
+        oldest: datetime | None = await self._session.scalar(query)
+        return oldest
+
     async def expire_prepared(self, before: datetime) -> int:
         result = await self._session.execute(
             update(EscrowTransactionRow)
