@@ -114,6 +114,9 @@ async def test_health_names_each_worker_and_its_last_pass(worker: Server) -> Non
     assert abs(passed - time.time()) < 30
     assert scraped.one("process_cpu_seconds_total") > 0  # its own process
 
+    await stop_server(worker)  # SIGTERM: the workers and the site stop cleanly
+    assert worker.process.returncode == 0, worker.log.read_text()
+
 
 async def test_health_is_degraded_while_the_chain_is(
     worker: Server, rpc_server: RpcTestServer

@@ -1,4 +1,5 @@
-"""What a worker process reports about itself: its passes and its backlog.
+"""The workers' passes, and what a worker process reports about itself: its
+passes and its backlog.
 
 A worker that stops passing (stuck on a lock, a chain call that never ends)
 or falls behind shows nothing in the API's answers until money or events are
@@ -9,10 +10,19 @@ is the database's (the same whichever worker is asked).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import structlog
+
 from pourtier.application.common import Clock, UnitOfWorkFactory, utc_now
+
+log = structlog.get_logger(__name__)
+WORKER_INTERVAL_SECONDS = 1.0
+Worker = Callable[[], Awaitable[int]]
+"""One pass of background work; returns how much it did. State is in the DB."""
 
 STALE_AFTER = timedelta(seconds=60)
 """A worker whose last good pass is older than this is degraded: passes come
@@ -43,6 +53,33 @@ class WorkerPasses:
 
     def latest(self) -> datetime | None:
         return max(self.last_pass.values(), default=None)
+
+
+def worker_name(worker: Worker) -> str:
+    return getattr(worker, "__qualname__", repr(worker))
+
+
+async def run_worker(
+    worker: Worker,
+    interval: float = WORKER_INTERVAL_SECONDS,
+    passes: WorkerPasses | None = None,
+) -> None:
+    """Run a worker's passes forever; a failing pass is logged and retried.
+    Each outcome goes to `passes`, what `pourtier worker` reports."""
+    name = worker_name(worker)
+    while True:
+        try:
+            done = await worker()
+            if done:
+                log.debug("worker pass", worker=name, done=done)
+        except Exception:
+            log.warning("worker pass failed; will retry", worker=name, exc_info=True)
+            succeeded = False
+        else:
+            succeeded = True
+        if passes is not None:
+            passes.record(name, succeeded)
+        await asyncio.sleep(interval)
 
 
 @dataclass(frozen=True)

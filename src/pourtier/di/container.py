@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -32,7 +31,12 @@ from pourtier.application.subscription_charges import Billing, ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
 from pourtier.application.users import UserUseCases
-from pourtier.application.worker_health import WorkerBacklog, WorkerPasses
+from pourtier.application.worker_health import (
+    Worker,
+    WorkerBacklog,
+    WorkerPasses,
+    run_worker,
+)
 from pourtier.config import Settings
 from pourtier.di.events import build_event_delivery
 from pourtier.domain.kyc import KycAction, KycPolicy
@@ -86,40 +90,7 @@ from pourtier.infrastructure.solana.local_chain import (
 from pourtier.infrastructure.solana.rpc import RpcNode
 
 log = structlog.get_logger(__name__)
-WORKER_INTERVAL_SECONDS = 1.0
 ALLOWANCE_MONTHS = 12
-
-Worker = Callable[[], Awaitable[int]]
-"""One pass of background work; returns how much it did. State is in the DB."""
-
-
-def worker_name(worker: Worker) -> str:
-    return getattr(worker, "__qualname__", repr(worker))
-
-
-async def run_worker(
-    worker: Worker,
-    interval: float = WORKER_INTERVAL_SECONDS,
-    passes: WorkerPasses | None = None,
-) -> None:
-    """Run a worker's passes forever; a failing pass is logged and retried.
-    Each outcome goes to `passes`, what `pourtier worker` reports."""
-    name = worker_name(worker)
-    while True:
-        try:
-            done = await worker()
-            if done:
-                log.debug("worker pass", worker=name, done=done)
-        except Exception:
-            log.warning("worker pass failed; will retry", worker=name, exc_info=True)
-            succeeded = False
-        else:
-            succeeded = True
-        if passes is not None:
-            passes.record(name, succeeded)
-        await asyncio.sleep(interval)
-
-
 GAUGE_REFRESH_TIMEOUT_SECONDS = 2.0
 
 

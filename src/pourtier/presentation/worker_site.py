@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pourtier import __version__
-from pourtier.application.worker_health import Backlog
-from pourtier.di.container import Container, worker_name
+from pourtier.application.worker_health import Backlog, worker_name
+from pourtier.di.container import Container
+from pourtier.infrastructure.monitoring.health import CHECK_TIMEOUT_SECONDS
 from pourtier.infrastructure.monitoring.metrics import WorkerGauges
 
 log = structlog.get_logger(__name__)
@@ -40,10 +41,11 @@ def create_worker_site(container: Container) -> FastAPI:
     names = [worker_name(worker) for worker in container.workers]
 
     async def backlog() -> Backlog | None:
-        """None when the database does not answer: the gauges keep their
-        last values, and health says why."""
+        """None when the database does not answer in time: the gauges keep
+        their last values, and health says why."""
         try:
-            return await container.backlog.read()
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                return await container.backlog.read()
         except Exception:
             log.warning("could not read the backlog", exc_info=True)
             return None
