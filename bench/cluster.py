@@ -156,6 +156,13 @@ class Cluster:
     def _logs(self, name: str) -> Path:
         return self.directory / "logs" / f"{name}.log"
 
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     # start-up
 
     def start(self) -> None:

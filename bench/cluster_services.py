@@ -5,8 +5,10 @@ it needs, installed from Debian's packages when missing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -95,21 +97,29 @@ class Service:
             time.sleep(0.1)
 
     def stop(self, seconds: float = STOP_SECONDS) -> None:
-        """SIGTERM, then SIGKILL after `seconds`."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM, then SIGKILL after `seconds`; and whatever is left of its
+        process group (a killed `serve`'s uvicorn workers) is killed."""
+        if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(seconds)
+        self._kill_group()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL to the process and its children, as a machine's crash
+        would: a `serve` killed alone leaves its workers serving."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self._kill_group()
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        # Its own session (start_new_session), so its group id is its pid;
+        # while a member lives, no new process can be given that id.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def restart(self) -> None:
         self.stop()

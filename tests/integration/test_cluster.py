@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
 import sys
 import uuid
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.conftest import SERVER_URL
 from tests.support.servers import SHARED_REDIS
@@ -64,6 +67,9 @@ async def test_cluster_check_signs_in_through_nginx_and_prometheus_sees_all(
         "[cluster] stopped",
     ):
         assert line in text, text
-    # Stopped means stopped: nothing of the cluster is left listening.
-    pids = [p for p in (tmp_path / "cluster" / "nginx").glob("nginx.pid")]
-    assert all(not p.exists() or not p.read_text().strip() for p in pids), text
+    # Stopped means stopped: nothing answers on any of its ports any more.
+    ports = re.findall(r"^\[cluster\] .*http://127\.0\.0\.1:(\d+)$", text, re.M)
+    assert len(ports) == 7, text  # balancer, 2 replicas, 2 workers, Prometheus, chain
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
