@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from pourtier.infrastructure.persistence.embedded import join_cluster
 
@@ -56,6 +59,9 @@ class QueryCounter:
 
 IDLE_PING_SECONDS = 1.0
 """A pooled connection unused for longer than this is pinged before it is lent."""
+
+CONNECT_WAIT_SECONDS = 3.0
+"""How long a new connection is retried while the server refuses it."""
 _LAST_USED = "pourtier_last_used"
 
 
@@ -83,7 +89,11 @@ def pooler_connect_args(pooler: str) -> dict[str, Any]:
 
 
 def create_engine(
-    url: str, pool_size: int, max_overflow: int, pooler: str = "none"
+    url: str,
+    pool_size: int,
+    max_overflow: int,
+    pooler: str = "none",
+    connect_wait: float = CONNECT_WAIT_SECONDS,
 ) -> AsyncEngine:
     engine = create_async_engine(
         to_async_url(url),
@@ -93,7 +103,43 @@ def create_engine(
         connect_args=pooler_connect_args(pooler),
     )
     ping_idle_connections(engine, IDLE_PING_SECONDS)
+    wait_for_connections(engine, connect_wait)
     return engine
+
+
+def _refused(error: BaseException) -> bool:
+    """Nothing listening yet, or a server not taking connections now (one
+    starting or shutting down: PostgreSQL's 57P03, a pooler's 08P01)."""
+    if isinstance(error, OSError | asyncpg.CannotConnectNowError):
+        return True
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(("08", "57P0"))
+
+
+def wait_for_connections(engine: AsyncEngine, seconds: float) -> None:
+    """Retry a refused connection for up to `seconds`, backing off.
+
+    A pooler or database restarting (a PgBouncer upgrade, a fail-over) is
+    refusing connections for a moment; a request that needs a new one then
+    waits that moment out instead of answering 503. A server down for longer
+    still gives the 503 (with Retry-After), only `seconds` later.
+    """
+    if seconds <= 0:
+        return
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        deadline = time.monotonic() + seconds
+        delay = 0.05
+        while True:
+            try:
+                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except Exception as error:
+                left = deadline - time.monotonic()
+                if not _refused(error) or left <= 0:
+                    raise
+                await_(asyncio.sleep(min(delay, left)))
+                delay = min(delay * 2, 0.5)
 
 
 def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
@@ -105,16 +151,19 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     than `idle_seconds` ago has just worked and is lent without a ping. One
     that rested longer is pinged, and if the server dropped it (a restart, an
     idle timeout) the pool replaces it before anyone sees an error, as with
-    pre-ping. A connection killed within `idle_seconds` of its last use fails
-    the statement that next uses it, as a statement in flight then would;
-    SQLAlchemy then invalidates the whole pool, so the connections lent after
-    that are new ones.
+    pre-ping. One whose socket the server has already closed (a restart) is
+    replaced whatever its rest, with no round trip. A connection that died
+    silently within `idle_seconds` of its last use fails the statement that
+    next uses it, as a statement in flight then would; SQLAlchemy then
+    invalidates the whole pool, so the connections lent after that are new.
     """
     pool = engine.sync_engine.pool
     dialect = engine.sync_engine.dialect
 
     @event.listens_for(pool, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if _closed(dbapi_connection):
+            raise DisconnectionError("pooled connection closed by the server")
         last_used = record.info.get(_LAST_USED)
         if last_used is not None and time.monotonic() - last_used < idle_seconds:
             return
@@ -127,6 +176,15 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     @event.listens_for(pool, "checkin")
     def _used(_dbapi_connection: Any, record: Any) -> None:
         record.info[_LAST_USED] = time.monotonic()
+
+
+def _closed(dbapi_connection: Any) -> bool:
+    """Whether the server closed the connection while it rested: no round
+    trip, asyncpg already saw the socket end. A restarted pooler or database
+    closes every connection at once; without this, each of those used again
+    within IDLE_PING_SECONDS would fail its first statement."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    return isinstance(driver, asyncpg.Connection) and driver.is_closed()
 
 
 def attach_query_counter(engine: AsyncEngine) -> QueryCounter:
