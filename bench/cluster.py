@@ -3,7 +3,8 @@
 nginx (load balancer) -> two API replicas (`pourtier serve --workers 2`,
 `RUN_WORKERS=false`) -> PgBouncer (transaction pooling) -> the machine's
 PostgreSQL, in a database of the cluster's own (migrated and seeded through
-the direct URL); the machine's Redis for the shared cache and rate limits;
+the direct URL); a Redis of its own (`redis-server`, nothing saved) for the
+shared cache and rate limits, so that a soak may restart it;
 two `pourtier worker` processes with `--metrics-port`; one local chain
 (`pourtier localnet`) that every process joins through the shared data
 directory; Prometheus scraping each replica and worker. Configuration, data
@@ -32,7 +33,7 @@ from types import FrameType
 
 import asyncpg
 from cluster_check import check
-from cluster_config import nginx_conf, pgbouncer_ini, prometheus_yml
+from cluster_config import Layout, nginx_conf, pgbouncer_ini, prometheus_yml
 from cluster_services import (
     HOST,
     PACKAGES,
@@ -40,14 +41,12 @@ from cluster_services import (
     Service,
     StartError,
     chain_healthy,
-    free_port,
     http_ok,
     pg_answers,
+    redis_answers,
     say,
     system_command,
 )
-from redis import Redis
-from sqlalchemy.engine import make_url
 
 from pourtier.config import Settings
 
@@ -57,48 +56,12 @@ PGBOUNCER_POOL_SIZE = 20
 
 
 @dataclass
-class Layout:
-    """Where everything goes: the directory, the database, the ports."""
-
-    directory: Path
-    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    redis_url: str = "redis://127.0.0.1:6379/14"
-    database: str = "pourtier_cluster"
-    balancer_port: int = 8080
-    replica_ports: tuple[int, ...] = (8081, 8082)
-    worker_ports: tuple[int, ...] = (9101, 9102)
-    pgbouncer_port: int = 6432
-    chain_port: int = 8899
-    prometheus_port: int = 9090
-
-    @classmethod
-    def free_ports(cls, directory: Path, **kwargs: str) -> Layout:
-        """Every port a free one: clusters (and tests) side by side."""
-        return cls(
-            directory,
-            balancer_port=free_port(),
-            replica_ports=(free_port(), free_port()),
-            worker_ports=(free_port(), free_port()),
-            pgbouncer_port=free_port(),
-            chain_port=free_port(),
-            prometheus_port=free_port(),
-            **kwargs,
-        )
-
-    def direct_url(self) -> str:
-        url = make_url(self.postgres_url).set(database=self.database)
-        return url.render_as_string(hide_password=False)
-
-    def pooled_url(self) -> str:
-        url = make_url(self.direct_url()).set(host=HOST, port=self.pgbouncer_port)
-        return url.render_as_string(hide_password=False)
-
-
-@dataclass
 class Cluster:
     layout: Layout
     services: dict[str, Service] = field(default_factory=dict)
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    settings: dict[str, str] = field(default_factory=dict)
+    """More service settings for every API and worker process (ADMIN_WALLETS)."""
 
     @property
     def directory(self) -> Path:
@@ -145,6 +108,7 @@ class Cluster:
                 "AUTH_DOMAIN": AUTH_DOMAIN,
                 "AUTH_URI": f"https://{AUTH_DOMAIN}",
                 "LOG_LEVEL": "INFO",
+                **self.settings,
             }
         )
         return env
@@ -175,8 +139,8 @@ class Cluster:
         self._check_backends()
         self._define(binaries)
         try:
-            # The pooler and the chain start while the schema is migrated.
-            first = [self.services["pgbouncer"], self.services["chain"]]
+            # The pooler, Redis and the chain start while the schema is migrated.
+            first = [self.services[n] for n in ("pgbouncer", "redis", "chain")]
             for service in first:
                 service.start()
             self._migrate()
@@ -222,13 +186,6 @@ class Cluster:
         except (OSError, asyncpg.PostgresError) as error:
             url = self.layout.postgres_url
             raise SystemExit(f"PostgreSQL at {url}: {error}") from None
-        redis = Redis.from_url(self.layout.redis_url)
-        try:
-            redis.ping()
-        except Exception as error:
-            raise SystemExit(f"Redis at {self.layout.redis_url}: {error}") from None
-        finally:
-            redis.close()
 
     def _migrate(self) -> None:
         env = {**self.pourtier_env(), "DATABASE_URL": self.layout.direct_url()}
@@ -259,6 +216,23 @@ class Cluster:
                 self._logs("pgbouncer"),
                 lambda: pg_answers(lay.pooled_url()),
                 f"postgresql://{HOST}:{lay.pgbouncer_port}/{lay.database}",
+                # Its safe shutdown: transactions in flight finish first.
+                stop_signal=signal.SIGINT,
+            )
+        )
+        (d / "redis").mkdir(exist_ok=True)
+        self._add(
+            Service(
+                "redis",
+                [
+                    *(binaries["redis-server"], "--bind", HOST),
+                    *("--port", str(lay.redis_port), "--dir", str(d / "redis")),
+                    *("--save", "", "--appendonly", "no"),
+                ],
+                dict(os.environ),
+                self._logs("redis"),
+                lambda: redis_answers(lay.redis_url),
+                lay.redis_url,
             )
         )
         chain_url = f"http://{HOST}:{lay.chain_port}"
@@ -380,7 +354,6 @@ def main() -> None:
         "postgres_url": os.environ.get(
             "CLUSTER_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
-        "redis_url": os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/14"),
     }
     directory = args.dir.resolve()
     if args.free_ports:

@@ -4,13 +4,54 @@ from __future__ import annotations
 
 import os
 import pwd
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from cluster_services import HOST, free_port
 from sqlalchemy.engine import make_url
 
-if TYPE_CHECKING:
-    from cluster import Layout
+
+@dataclass
+class Layout:
+    """Where everything goes: the directory, the database, the ports."""
+
+    directory: Path
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database: str = "pourtier_cluster"
+    balancer_port: int = 8080
+    replica_ports: tuple[int, ...] = (8081, 8082)
+    worker_ports: tuple[int, ...] = (9101, 9102)
+    pgbouncer_port: int = 6432
+    redis_port: int = 6380
+    chain_port: int = 8899
+    prometheus_port: int = 9090
+
+    @classmethod
+    def free_ports(cls, directory: Path, **kwargs: str) -> Layout:
+        """Every port a free one: clusters (and tests) side by side."""
+        return cls(
+            directory,
+            balancer_port=free_port(),
+            replica_ports=(free_port(), free_port()),
+            worker_ports=(free_port(), free_port()),
+            pgbouncer_port=free_port(),
+            redis_port=free_port(),
+            chain_port=free_port(),
+            prometheus_port=free_port(),
+            **kwargs,
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.redis_port}/0"
+
+    def direct_url(self) -> str:
+        url = make_url(self.postgres_url).set(database=self.database)
+        return url.render_as_string(hide_password=False)
+
+    def pooled_url(self) -> str:
+        url = make_url(self.direct_url()).set(host=HOST, port=self.pgbouncer_port)
+        return url.render_as_string(hide_password=False)
 
 
 def pgbouncer_ini(directory: Path, layout: Layout, pool_size: int) -> Path:

@@ -18,9 +18,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from redis import Redis
+from redis.exceptions import RedisError
 
 HOST = "127.0.0.1"
-PACKAGES = {"nginx": "nginx", "pgbouncer": "pgbouncer", "prometheus": "prometheus"}
+PACKAGES = {
+    "nginx": "nginx",
+    "pgbouncer": "pgbouncer",
+    "prometheus": "prometheus",
+    "redis-server": "redis-server",
+}
 START_SECONDS = 120.0
 STOP_SECONDS = 15.0
 
@@ -64,6 +71,7 @@ class Service:
     log: Path
     ready: Callable[[], bool]
     url: str = ""
+    stop_signal: int = signal.SIGTERM
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -97,12 +105,13 @@ class Service:
             time.sleep(0.1)
 
     def stop(self, seconds: float = STOP_SECONDS) -> None:
-        """SIGTERM, then SIGKILL after `seconds`; and whatever is left of its
-        process group (a killed `serve`'s uvicorn workers) is killed."""
+        """`stop_signal` (SIGTERM unless the program has a gentler one), then
+        SIGKILL after `seconds`; and whatever is left of its process group (a
+        killed `serve`'s uvicorn workers) is killed."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(self.stop_signal)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(seconds)
         self._kill_group()
@@ -151,6 +160,16 @@ def pg_answers(url: str) -> bool:
         return asyncio.run(connect())
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
+
+
+def redis_answers(url: str) -> bool:
+    client = Redis.from_url(url, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def chain_healthy(url: str) -> bool:

@@ -1,5 +1,5 @@
 """`make cluster --check` end to end: nginx, two `pourtier serve --workers 2`
-replicas, PgBouncer in transaction pooling, Redis, two `pourtier worker`
+replicas, PgBouncer in transaction pooling, a Redis of its own, two `pourtier worker`
 processes, the shared local chain and Prometheus, all real processes on free
 ports; a wallet signs in through nginx, every replica and worker answers
 /metrics, Prometheus reports every target up, and everything stops."""
@@ -18,7 +18,6 @@ import asyncpg
 import pytest
 
 from tests.conftest import SERVER_URL
-from tests.support.servers import SHARED_REDIS
 from tests.support.system import require_command
 
 SCRIPT = Path(__file__).parents[2] / "bench" / "cluster.py"
@@ -28,14 +27,10 @@ TIMEOUT_SECONDS = 180  # about 30 s on an idle two-core machine
 async def test_cluster_check_signs_in_through_nginx_and_prometheus_sees_all(
     tmp_path: Path,
 ) -> None:
-    for name in ("nginx", "pgbouncer", "prometheus"):
+    for name in ("nginx", "pgbouncer", "prometheus", "redis-server"):
         require_command(name)
     database = f"pourtier_cluster_test_{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "CLUSTER_POSTGRES_URL": SERVER_URL,
-        "CLUSTER_REDIS_URL": SHARED_REDIS,
-    }
+    env = {**os.environ, "CLUSTER_POSTGRES_URL": SERVER_URL}
     command = [sys.executable, str(SCRIPT), "--check", "--free-ports"]
     command += ["--dir", str(tmp_path / "cluster"), "--database", database]
     process = await asyncio.create_subprocess_exec(
