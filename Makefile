@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean fuzz soak bench cluster
+.PHONY: run test lint typecheck unit clean fuzz soak bench cluster cluster-soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ soak: $(STAMP)
 CLUSTER_ARGS ?=
 cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py $(CLUSTER_ARGS)
+
+# The cluster under SOAK_WALLETS wallets for SOAK_SECONDS while replicas, a
+# worker, PgBouncer, Redis and the chain fail on a schedule; then the books.
+cluster-soak: $(STAMP)
+	$(BIN)/python bench/cluster_soak.py --duration $(SOAK_SECONDS) --wallets $(SOAK_WALLETS)
 
 # The service under wrk beside a bare FastAPI ceiling: bench/results/latest.md.
 bench: $(STAMP)

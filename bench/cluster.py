@@ -284,8 +284,9 @@ class Cluster:
                 ],
                 dict(os.environ),
                 self._logs("nginx"),
-                # Up when it answers; the replicas behind it are probed apart.
-                http_ok(f"{self.balancer_url}/health", 200, 502),
+                # Its own answer: a probe through it would find the replicas
+                # still starting and mark them failed for a while.
+                http_ok(f"{self.balancer_url}/lb-health"),
                 self.balancer_url,
             )
         )

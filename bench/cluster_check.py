@@ -61,7 +61,7 @@ def metrics_answer(url: str, family: str) -> tuple[bool, str]:
 
 
 def targets_up(prometheus: str, expected: int) -> tuple[bool, str]:
-    """Waits (scrapes are every 2 s) until Prometheus reports every target up."""
+    """Waits (scrapes are every second) until Prometheus reports every target up."""
     deadline = time.monotonic() + TARGETS_SECONDS
     while True:
         answer = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()

@@ -111,6 +111,7 @@ def nginx_conf(directory: Path, layout: Layout) -> Path:
         "    }\n"
         "    server {\n"
         f"        listen 127.0.0.1:{layout.balancer_port};\n"
+        '        location = /lb-health { return 200 "ok"; }\n'
         "        location / {\n"
         "            proxy_pass http://pourtier;\n"
         "            proxy_http_version 1.1;\n"
@@ -136,8 +137,8 @@ def prometheus_yml(directory: Path, layout: Layout) -> Path:
     yml = directory / "prometheus.yml"
     yml.write_text(
         "global:\n"
-        "  scrape_interval: 2s\n"
-        "  scrape_timeout: 2s\n"
+        "  scrape_interval: 1s\n"
+        "  scrape_timeout: 1s\n"
         "scrape_configs:\n"
         "  - job_name: pourtier-api\n"
         "    static_configs:\n"

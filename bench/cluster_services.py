@@ -130,7 +130,10 @@ class Service:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
-    def restart(self) -> None:
+    def restart(self, stop_signal: int | None = None) -> None:
+        if stop_signal is not None and self.alive:
+            assert self.process is not None
+            self.process.send_signal(stop_signal)
         self.stop()
         self.start()
         self.wait_ready()

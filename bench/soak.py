@@ -172,7 +172,7 @@ async def soak(duration: float, wallets: int) -> int:
             say(f"{wallets} wallets for {duration:g} s")
             started = time.monotonic()
             deadline = started + duration
-            await asyncio.gather(*(sim.run(deadline) for sim in sims))
+            await asyncio.gather(*(sim.run(lambda: deadline) for sim in sims))
             elapsed = time.monotonic() - started
             say("traffic stopped; waiting for transactions to settle")
             unsettled = await settle(dsn.replace("+asyncpg", ""), 60)

@@ -13,6 +13,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -84,6 +85,7 @@ class Stats:
     statuses: Counter[str] = field(default_factory=Counter)
     by_route: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # of the books' checks
     samples: list[Sample] = field(default_factory=list)
     acked: Acked = field(default_factory=Acked)
     replays: int = 0
@@ -102,6 +104,7 @@ class Stats:
 
     def fail(self, what: str) -> None:
         self.statuses["check-failed"] += 1
+        self.failures.append(what)
         if len(self.errors) < 50:
             self.errors.append(what)
 
@@ -410,12 +413,13 @@ class Sim:
                 params={"immediately": "true"},
             )
 
-    async def run(self, deadline: float) -> None:
+    async def run(self, deadline: Callable[[], float]) -> None:
+        """Until the monotonic time `deadline()` (which may move on)."""
         await self.setup()
         if not self.ready:
             return
         steps = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline():
             steps += 1
             roll = rng.random()
             if roll < 0.45:
