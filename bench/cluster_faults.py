@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import asyncpg
+from soak_books import pending
 from soak_sim import Sample
 
 if TYPE_CHECKING:
@@ -79,30 +79,13 @@ class Faults:
         """When a sent transaction waits for a worker, so that the kill lands
         while there is work in hand (a pass runs every fraction of a second)."""
         worker = self.cluster.services["worker1"]
-        waited = await self._until_work_pending(10.0)
+        waited = await pending(self.direct_url, lambda count: count > 0, 10.0)
         fault = Fault("SIGKILL worker1 mid-pass, start it again", time.monotonic())
         fault.detail = f"{waited} transactions pending at the kill"
         await asyncio.to_thread(worker.kill)
         await asyncio.to_thread(worker.start)
         await asyncio.to_thread(worker.wait_ready)
         return fault
-
-    async def _until_work_pending(self, seconds: float) -> int:
-        connection = await asyncpg.connect(self.direct_url)
-        try:
-            deadline = time.monotonic() + seconds
-            while True:
-                pending = int(
-                    await connection.fetchval(
-                        "SELECT count(*) FROM escrow_transactions "
-                        "WHERE status = 'pending'"
-                    )
-                )
-                if pending or time.monotonic() > deadline:
-                    return pending
-                await asyncio.sleep(0.05)
-        finally:
-            await connection.close()
 
     async def restart(self, name: str, stop_signal: int | None = None) -> Fault:
         service = self.cluster.services[name]

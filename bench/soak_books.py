@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import asyncpg
 from soak_sim import Sim, Stats, units, usdc
@@ -13,22 +14,28 @@ from soak_sim import Sim, Stats, units, usdc
 # --- the books -------------------------------------------------------------------
 
 
-async def settle(dsn: str, seconds: float) -> int:
-    """Wait for every sent transaction to be final; returns how many are not."""
+async def pending(dsn: str, wanted: Callable[[int], bool], seconds: float) -> int:
+    """How many sent transactions are not final, once `wanted` of that count
+    or after `seconds`."""
     connection = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + seconds
         while True:
-            pending = int(
+            count = int(
                 await connection.fetchval(
                     "SELECT count(*) FROM escrow_transactions WHERE status = 'pending'"
                 )
             )
-            if not pending or time.monotonic() > deadline:
-                return pending
-            await asyncio.sleep(0.5)
+            if wanted(count) or time.monotonic() > deadline:
+                return count
+            await asyncio.sleep(0.05)
     finally:
         await connection.close()
+
+
+async def settle(dsn: str, seconds: float) -> int:
+    """Wait for every sent transaction to be final; returns how many are not."""
+    return await pending(dsn, lambda count: count == 0, seconds)
 
 
 async def chain_balance(sim: Sim) -> int | None:
