@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from cluster import Cluster
 
 CHAIN_DOWN_SECONDS = 10.0
+ROUND_SECONDS = 120.0
+"""A soak this long or longer has its faults again in every such round."""
 NOTICE_SECONDS = 0.1
 """How long nginx may take to notice a dead replica's kept-alive connection."""
 CHAIN_GRACE_SECONDS = 3.0
@@ -65,9 +67,9 @@ class Faults:
     direct_url: str
     done: list[Fault]
 
-    async def kill_replica(self) -> Fault:
-        replica = self.cluster.services["replica1"]
-        fault = Fault("SIGKILL replica1, start it again", time.monotonic())
+    async def kill_replica(self, name: str) -> Fault:
+        replica = self.cluster.services[name]
+        fault = Fault(f"SIGKILL {name}, start it again", time.monotonic())
         fault.address = replica.url.removeprefix("http://")
         await asyncio.to_thread(replica.kill)
         fault.dead = time.monotonic()
@@ -75,12 +77,12 @@ class Faults:
         await asyncio.to_thread(replica.wait_ready)
         return fault
 
-    async def kill_worker(self) -> Fault:
+    async def kill_worker(self, name: str) -> Fault:
         """When a sent transaction waits for a worker, so that the kill lands
         while there is work in hand (a pass runs every fraction of a second)."""
-        worker = self.cluster.services["worker1"]
+        worker = self.cluster.services[name]
         waited = await pending(self.direct_url, lambda count: count > 0, 10.0)
-        fault = Fault("SIGKILL worker1 mid-pass, start it again", time.monotonic())
+        fault = Fault(f"SIGKILL {name} mid-pass, start it again", time.monotonic())
         fault.detail = f"{waited} transactions pending at the kill"
         await asyncio.to_thread(worker.kill)
         await asyncio.to_thread(worker.start)
@@ -102,11 +104,15 @@ class Faults:
         await asyncio.to_thread(chain.wait_ready)
         return fault
 
-    def schedule(self) -> list[tuple[float, Callable[[], Awaitable[Fault]]]]:
-        """When (a fraction of the soak) and what."""
+    def schedule(
+        self, round: int
+    ) -> list[tuple[float, Callable[[], Awaitable[Fault]]]]:
+        """When (a fraction of the round) and what; rounds take turns at
+        which replica and which worker die."""
+        one = f"{1 + round % 2}"
         return [
-            (0.15, self.kill_replica),
-            (0.30, self.kill_worker),
+            (0.15, lambda: self.kill_replica(f"replica{one}")),
+            (0.30, lambda: self.kill_worker(f"worker{one}")),
             # Not its safe shutdown: that holds new transactions until the
             # running ones end (the relays' take a webhook's round trip),
             # then drops every one it held; a plain stop drops only those
@@ -116,22 +122,29 @@ class Faults:
             (0.70, self.stop_chain),
         ]
 
+    def rounds(self, duration: float) -> int:
+        return max(1, int(duration // ROUND_SECONDS))
+
     async def run(self, started: float, duration: float) -> None:
-        """One after another: a fault starts once the previous one is over
+        """Round after round (one per ROUND_SECONDS of the soak, at least
+        one); within a round, a fault starts once the previous one is over
         (on a busy machine a replica may take half a minute to be back)."""
-        for fraction, action in self.schedule():
-            await asyncio.sleep(
-                max(0.0, started + fraction * duration - time.monotonic())
-            )
-            fault = await action()
-            fault.ended = time.monotonic()
-            self.done.append(fault)
-            detail = f"; {fault.detail}" if fault.detail else ""
-            print(
-                f"[soak] fault at {fault.began - started:5.1f} s: {fault.name} "
-                f"(back in {fault.seconds:.1f} s){detail}",
-                flush=True,
-            )
+        rounds = self.rounds(duration)
+        length = duration / rounds
+        for round in range(rounds):
+            begins = started + round * length
+            for fraction, action in self.schedule(round):
+                when = begins + fraction * length
+                await asyncio.sleep(max(0.0, when - time.monotonic()))
+                fault = await action()
+                fault.ended = time.monotonic()
+                self.done.append(fault)
+                detail = f"; {fault.detail}" if fault.detail else ""
+                print(
+                    f"[soak] fault at {fault.began - started:5.1f} s: {fault.name} "
+                    f"(back in {fault.seconds:.1f} s){detail}",
+                    flush=True,
+                )
 
 
 def excuse(sample: Sample, faults: list[Fault]) -> str | None:
