@@ -108,6 +108,10 @@ def nginx_conf(directory: Path, layout: Layout) -> Path:
         "    upstream pourtier {\n"
         f"{servers}"
         "        keepalive 32;\n"
+        # Idle connections closed before uvicorn's keep-alive (5 s) would:
+        # else a request may go out on one just as the replica closes it,
+        # and a POST that was sent is not sent again (a 502).
+        "        keepalive_timeout 2s;\n"
         "    }\n"
         "    server {\n"
         f"        listen 127.0.0.1:{layout.balancer_port};\n"
