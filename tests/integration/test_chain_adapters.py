@@ -24,7 +24,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 
 from pourtier.config import Settings
-from pourtier.di.container import build_chain
+from pourtier.di.chain import build_chain
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.escrow import (
     ChainRejected,
