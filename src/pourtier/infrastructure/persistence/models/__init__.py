@@ -12,6 +12,7 @@ from pourtier.infrastructure.persistence.models import (
     kyc,
     legal,
     notifications,
+    receipts,
     subscriptions,
     users,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "kyc",
     "legal",
     "notifications",
+    "receipts",
     "subscriptions",
     "users",
 ]
