@@ -32,7 +32,7 @@ from pourtier.application.subscription_charges import (
     wallet_of,
 )
 from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
-from pourtier.domain.escrow import TransactionStatus
+from pourtier.domain.escrow import EscrowTransaction, TransactionStatus
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.subscriptions import (
     ChargeKind,
@@ -183,25 +183,10 @@ class Subscribing(Billing):
         transaction = await record_charge_transaction(
             uow, self.chain, now, user_id, wallet, price.price
         )
-        await uow.subscriptions.add_charge(
-            SubscriptionCharge(
-                subscription_id=subscription.id,
-                user_id=user_id,
-                kind=ChargeKind.INITIAL,
-                period_start=now,
-                amount=price.price,
-                plan=plan,
-                created_at=now,
-                escrow_transaction_id=transaction.id,
-                attempts=1,
-            )
+        charge = SubscriptionCharge.of(
+            subscription, ChargeKind.INITIAL, now, plan, price.price, now
         )
-        return StartedCharge(
-            subscription.id,
-            transaction.id,
-            ChargeKind.INITIAL,
-            transaction.signed_transaction,
-        )
+        return await self._attempt(uow, charge, transaction, fresh=True)
 
     async def _schedule_downgrade(
         self, uow: UnitOfWork, subscription: Subscription, plan: PlanName
@@ -249,30 +234,33 @@ class Subscribing(Billing):
             uow, self.chain, now, subscription.user_id, wallet, amount
         )
         if charge is None:
-            await uow.subscriptions.add_charge(
-                SubscriptionCharge(
-                    subscription_id=subscription.id,
-                    user_id=subscription.user_id,
-                    kind=ChargeKind.UPGRADE,
-                    period_start=period,
-                    amount=amount,
-                    plan=plan,
-                    created_at=now,
-                    escrow_transaction_id=transaction.id,
-                    attempts=1,
-                )
+            charge = SubscriptionCharge.of(
+                subscription, ChargeKind.UPGRADE, period, plan, amount, now
             )
+            return await self._attempt(uow, charge, transaction, fresh=True)
+        charge.amount = amount
+        charge.plan = plan
+        return await self._attempt(uow, charge, transaction, fresh=False)
+
+    async def _attempt(
+        self,
+        uow: UnitOfWork,
+        charge: SubscriptionCharge,
+        transaction: EscrowTransaction,
+        *,
+        fresh: bool,
+    ) -> StartedCharge:
+        """Record an attempt of `charge` on `transaction` (a new charge, or a
+        failed one billed again), to be sent once committed."""
+        charge.attempt(transaction.id)
+        if fresh:
+            await uow.subscriptions.add_charge(charge)
         else:
-            charge.amount = amount
-            charge.plan = plan
-            charge.status = ChargeStatus.PENDING
-            charge.escrow_transaction_id = transaction.id
-            charge.attempts += 1
             await uow.subscriptions.save_charge(charge)
         return StartedCharge(
-            subscription.id,
+            charge.subscription_id,
             transaction.id,
-            ChargeKind.UPGRADE,
+            charge.kind,
             transaction.signed_transaction,
         )
 
