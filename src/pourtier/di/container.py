@@ -1,4 +1,6 @@
-"""The composition root: the one place adapters are chosen and wired."""
+"""The composition root: the Container and build_container, which wires the
+use cases to adapters chosen here and in the modules beside it (storage.py,
+chain.py, events.py)."""
 
 from __future__ import annotations
 
