@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 
 
 async def create_admin(

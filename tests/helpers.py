@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from solders.keypair import Keypair
 
+from pourtier.client.wallet import Wallet
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.users import User
-
-
-@dataclass
-class Wallet:
-    keypair: Keypair = field(default_factory=Keypair)
-
-    @property
-    def address(self) -> str:
-        return str(self.keypair.pubkey())
-
-    def sign(self, message: str) -> str:
-        return str(self.keypair.sign_message(message.encode("utf-8")))
 
 
 @dataclass
@@ -61,7 +49,7 @@ async def create_signed_message(
     return {
         "wallet_address": wallet.address,
         "message": message,
-        "signature": wallet.sign(message),
+        "signature": wallet.sign_message(message),
     }
 
 

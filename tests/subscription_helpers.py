@@ -20,6 +20,7 @@ from pourtier.application.escrow_follower import EscrowFollower
 from pourtier.application.subscription_charges import ChargeSettlement
 from pourtier.application.subscription_renewals import SubscriptionRenewals
 from pourtier.application.subscriptions import SubscriptionUseCases
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana.escrow_chain import (
     SolanaEscrowChain,
@@ -27,7 +28,7 @@ from pourtier.infrastructure.solana.escrow_chain import (
 )
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
-from tests.helpers import TestClock, Wallet, bearer
+from tests.helpers import TestClock, bearer
 from tests.support.escrow import assert_ledger_matches_chain, create_funded_escrow
 
 BASIC = 29_990_000

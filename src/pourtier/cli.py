@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from pourtier.application.admin import RoleChange
 from pourtier.client.cli import app as client_app
 from pourtier.config import Settings
-from pourtier.di.container import Container, build_container, fee_authority
+from pourtier.di.chain import fee_authority
+from pourtier.di.container import Container, build_container
 from pourtier.domain.audit import Actor
 from pourtier.domain.errors import DomainError
 from pourtier.domain.legal import DocumentType

@@ -9,6 +9,7 @@ import re
 
 from playwright.async_api import Browser, Page, expect
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
 from pourtier.domain.legal import DocumentType
@@ -22,7 +23,7 @@ from tests.browser.console_steps import (
     sign_in,
     signed_up,
 )
-from tests.helpers import Wallet, create_user, login
+from tests.helpers import create_user, login
 from tests.kyc_helpers import kyc_of, start_manual
 from tests.support.browser import ConsoleLog
 from tests.support.db import fetch_value

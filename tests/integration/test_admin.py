@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from tests.admin_helpers import audit_entries, create_admin
-from tests.helpers import Wallet, bearer, create_user, login
+from tests.helpers import bearer, create_user, login
 from tests.subscription_helpers import subscribe
 from tests.support.escrow import create_funded_escrow
 

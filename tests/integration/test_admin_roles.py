@@ -9,13 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
 from pourtier.domain.errors import NotFound
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import audit_entries, create_admin
 from tests.conftest import AUTH_URI, Serve
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.support.processes import process_env, run_cli
 
 

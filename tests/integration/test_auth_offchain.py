@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from tests.helpers import (
-    Wallet,
     create_nonce,
     full_envelope,
     legacy_envelope,
@@ -80,7 +80,7 @@ async def test_the_signature_must_cover_the_envelope_not_the_text(
     wallet = await wallet_for(client, endpoint)
     text = (await create_nonce(client, wallet))["message"]
     body = enveloped(wallet, legacy_envelope(text))
-    bare = {**body, "signature": wallet.sign(text)}
+    bare = {**body, "signature": wallet.sign_message(text)}
     assert_refused(await post(client, endpoint, bare), DETAIL["signature"])
     assert_accepted(await post(client, endpoint, body), endpoint)
 

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.base58 import b58encode
 from pourtier.domain.legal import DocumentType
 from pourtier.domain.sign_in import LINK_STATEMENT
 from tests.conftest import AUTH_DOMAIN, AUTH_URI
 from tests.helpers import (
-    Wallet,
     active_document_ids,
     create_nonce,
     create_signed_message,
@@ -110,7 +110,7 @@ def signed(wallet: Wallet, message: str, **extra: Any) -> dict[str, Any]:
     return {
         "wallet_address": wallet.address,
         "message": message,
-        "signature": wallet.sign(message),
+        "signature": wallet.sign_message(message),
         **extra,
     }
 
@@ -397,7 +397,7 @@ async def test_a_signature_by_another_key_is_refused(
 ) -> None:
     wallet = await wallet_for(client, endpoint)
     body = await create_signed_message(client, wallet)
-    forged = {**body, "signature": Wallet().sign(body["message"])}
+    forged = {**body, "signature": Wallet().sign_message(body["message"])}
     assert_refused(await post(client, endpoint, forged), DETAIL["signature"])
     assert_accepted(await post(client, endpoint, body), endpoint)
 
@@ -606,7 +606,7 @@ async def test_failed_checks_do_not_burn_the_nonce(
     wallet = Wallet()
     body = await create_signed_message(client, wallet)
     nonce = field(body["message"], "Nonce")
-    bad_signature = {**body, "signature": Wallet().sign(body["message"])}
+    bad_signature = {**body, "signature": Wallet().sign_message(body["message"])}
     assert_refused(await post(client, "login", bad_signature), DETAIL["signature"])
     assert (await post(client, "login", body)).status_code == 404
     assert (await nonce_row(container, nonce))["consumed_at"] is None

@@ -20,10 +20,10 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.escrow import ChainRejected
 from pourtier.domain.sign_in_transaction import MEMO_PROGRAM_ID, SIGN_IN_BLOCKHASH
-from tests.helpers import Wallet
 from tests.integration.test_auth_signin import (
     DETAIL,
     ENDPOINTS,
@@ -34,7 +34,6 @@ from tests.integration.test_auth_signin import (
     wallet_for,
 )
 from tests.subscription_helpers import local
-from tests.support.escrow import sign_transaction
 
 TRANSACTION = "transaction check failed: "
 MEMO = Pubkey.from_string(MEMO_PROGRAM_ID)
@@ -91,7 +90,7 @@ async def test_a_signed_transaction_signs_in(
 ) -> None:
     wallet = await wallet_for(client, endpoint)
     nonce = await transaction_nonce(client, wallet)
-    body = body_of(wallet, sign_transaction(wallet, nonce["transaction"]))
+    body = body_of(wallet, wallet.sign_transaction(nonce["transaction"]))
     response = await post(client, endpoint, body)
     assert_accepted(response, endpoint)
     if endpoint != "verify":
@@ -106,7 +105,7 @@ async def test_another_wallets_transaction_is_refused(
 ) -> None:
     wallet, other = await wallet_for(client, endpoint), Wallet()
     nonce = await transaction_nonce(client, other)
-    body = body_of(wallet, sign_transaction(other, nonce["transaction"]))
+    body = body_of(wallet, other.sign_transaction(nonce["transaction"]))
     response = await post(client, endpoint, body)
     assert_refused(response, TRANSACTION + "transaction's fee payer is not this wallet")
 
@@ -117,7 +116,7 @@ async def test_a_signature_by_another_key_is_refused(
 ) -> None:
     wallet = await wallet_for(client, endpoint)
     nonce = await transaction_nonce(client, wallet)
-    raw = bytearray(base64.b64decode(sign_transaction(wallet, nonce["transaction"])))
+    raw = bytearray(base64.b64decode(wallet.sign_transaction(nonce["transaction"])))
     message = bytes(raw[65:])
     raw[1:65] = bytes(Keypair().sign_message(message))
     response = await post(
@@ -157,7 +156,7 @@ async def test_a_signed_sign_in_transaction_cannot_be_broadcast(
     chain = local(container)
     chain.faucet(wallet.keypair.pubkey(), 0, 10**9)  # it could pay the fee
     nonce = await transaction_nonce(client, wallet)
-    raw = base64.b64decode(sign_transaction(wallet, nonce["transaction"]))
+    raw = base64.b64decode(wallet.sign_transaction(nonce["transaction"]))
     with pytest.raises(ChainRejected, match="blockhash"):
         await chain.node.send_raw(raw)
 
@@ -175,7 +174,7 @@ async def test_a_transaction_with_a_message_too_is_a_validation_error(
 ) -> None:
     wallet = Wallet()
     nonce = await transaction_nonce(client, wallet)
-    body = body_of(wallet, sign_transaction(wallet, nonce["transaction"])) | extra
+    body = body_of(wallet, wallet.sign_transaction(nonce["transaction"])) | extra
     response = await client.post("/api/auth/login", json=body)
     assert response.status_code == 422, response.text
     assert "signed_transaction" in response.text

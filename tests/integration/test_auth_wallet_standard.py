@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from tests.helpers import (
-    Wallet,
     create_nonce,
     create_unbound_nonce,
     create_user,
@@ -233,7 +233,7 @@ async def test_the_output_address_must_be_the_signer_and_the_text_address(
     assert_refused(await post(client, "login", by_other), DETAIL["address"])
     resigned = output_body(other, signed)
     assert_refused(await post(client, "login", resigned), DETAIL["address"])
-    wrong_key = {"output": {**body["output"], "signature": other.sign("x")}}
+    wrong_key = {"output": {**body["output"], "signature": other.sign_message("x")}}
     assert_refused(await post(client, "login", wrong_key), DETAIL["signature"])
     assert_accepted(await post(client, "login", body), "login")
 

@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from pourtier.presentation.responses import api_routes
-from tests.helpers import Wallet, bearer, create_user, link_wallet
+from tests.helpers import bearer, create_user, link_wallet
 from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import get_subscription, subscribe
 from tests.support.escrow import create_funded_escrow

@@ -16,10 +16,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
-from tests.helpers import Wallet, bearer
+from tests.helpers import bearer
 
 MAX = 64 * 1024  # the default MAX_BODY_BYTES, which the test settings keep
 

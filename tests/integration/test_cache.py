@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.cache.invalidation import listen_dsn
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI
 from tests.helpers import (
-    Wallet,
     active_document_ids,
     bearer,
     create_signed_message,

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana import localnet
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.support.servers import (
     Server,
     server_env,

@@ -24,7 +24,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 
 from pourtier.config import Settings
-from pourtier.di.container import build_chain
+from pourtier.di.chain import build_chain
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.escrow import (
     ChainRejected,
@@ -33,6 +33,7 @@ from pourtier.domain.escrow import (
     PreparedTransaction,
     SignatureState,
 )
+from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local import BLOCKHASH_VALIDITY
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.infrastructure.solana.rpc import RpcNode
@@ -60,6 +61,19 @@ def funded(adapter: Adapter, usdc: int = 100 * USDC) -> Keypair:
 def sign(prepared: PreparedTransaction, *signers: Keypair) -> bytes:
     message = Transaction.from_bytes(prepared.transaction).message
     return bytes(Transaction(list(signers), message, message.recent_blockhash))
+
+
+async def signed_initialize(
+    server: RpcTestServer, chain: SolanaEscrowChain
+) -> tuple[str, bytes, str]:
+    """A funded new wallet's escrow initialize, signed and checked but not
+    sent: the wallet, the signed bytes and their signature."""
+    user = Keypair()
+    server.faucet(user.pubkey(), 100 * USDC, SOL)
+    wallet = str(user.pubkey())
+    prepared = await chain.prepare_initialize(wallet, ALLOWANCE)
+    signed = sign(prepared, user)
+    return wallet, signed, chain.check_signed(prepared.transaction, signed, wallet)
 
 
 async def final_state(adapter: Adapter, signature: str) -> SignatureState:
@@ -392,11 +406,7 @@ async def test_rpc_confirmed_is_not_finalized_until_the_cluster_finalizes(
     rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
     chain = rpc_chain(rpc_server, rpc_node)
-    user = Keypair()
-    rpc_server.faucet(user.pubkey(), 100 * USDC, SOL)
-    prepared = await chain.prepare_initialize(str(user.pubkey()), ALLOWANCE)
-    signed = sign(prepared, user)
-    signature = chain.check_signed(prepared.transaction, signed, str(user.pubkey()))
+    _, signed, signature = await signed_initialize(rpc_server, chain)
 
     await chain.send(signed)
     for _ in range(3):
@@ -412,12 +422,7 @@ async def test_rpc_a_dropped_broadcast_lands_when_the_same_bytes_are_resent(
     rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
     chain = rpc_chain(rpc_server, rpc_node)
-    user = Keypair()
-    rpc_server.faucet(user.pubkey(), 100 * USDC, SOL)
-    wallet = str(user.pubkey())
-    prepared = await chain.prepare_initialize(wallet, ALLOWANCE)
-    signed = sign(prepared, user)
-    signature = chain.check_signed(prepared.transaction, signed, wallet)
+    wallet, signed, signature = await signed_initialize(rpc_server, chain)
 
     rpc_server.drop_next_sends = 1
     await chain.send(signed)
@@ -471,12 +476,7 @@ async def test_rpc_an_outage_is_chain_unavailable_with_a_clear_detail(
     rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
     chain = rpc_chain(rpc_server, rpc_node)
-    user = Keypair()
-    rpc_server.faucet(user.pubkey(), 100 * USDC, SOL)
-    wallet = str(user.pubkey())
-    prepared = await chain.prepare_initialize(wallet, ALLOWANCE)
-    signed = sign(prepared, user)
-    signature = chain.check_signed(prepared.transaction, signed, wallet)
+    wallet, signed, signature = await signed_initialize(rpc_server, chain)
 
     rpc_server.down = True
     outage = [
@@ -554,13 +554,9 @@ async def test_rpc_uses_only_the_methods_the_test_node_speaks(
     rpc_server: RpcTestServer, rpc_node: RpcNode
 ) -> None:
     chain = rpc_chain(rpc_server, rpc_node)
-    user = Keypair()
-    rpc_server.faucet(user.pubkey(), 100 * USDC, SOL)
-    wallet = str(user.pubkey())
-    prepared = await chain.prepare_initialize(wallet, ALLOWANCE)
-    signed = sign(prepared, user)
+    wallet, signed, signature = await signed_initialize(rpc_server, chain)
     await chain.send(signed)
-    await chain.signature_state(str(Transaction.from_bytes(signed).signatures[0]))
+    await chain.signature_state(signature)
     await chain.escrow_state(wallet)
     await chain.block_height()
     await chain.health()

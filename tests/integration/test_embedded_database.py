@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.database import embedded_database_url
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.support.servers import (
     Server,
     server_env,

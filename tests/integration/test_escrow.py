@@ -18,19 +18,19 @@ from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.transaction import Transaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.legal import DocumentType
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import TestClock, Wallet, bearer, create_user
+from tests.helpers import TestClock, bearer, create_user
 from tests.support.escrow import (
     assert_ledger_matches_chain,
     create_funded_escrow,
     escrow_round_trip,
     funded_user,
     initialize_escrow,
-    sign_transaction,
 )
 
 PRO_YEAR = "1199.880000"  # twelve months of the default Pro price, 99.99
@@ -234,7 +234,7 @@ async def test_withdrawals_in_flight_are_not_spendable(
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit="30")
     first = await prepare(client, tokens, "withdraw", amount="20")
-    signed = sign_transaction(wallet, first.json()["transaction"])
+    signed = wallet.sign_transaction(first.json()["transaction"])
     # Recorded as pending but not yet sent: the chain still shows 30.
     user_id = uuid.UUID(tokens["user"]["id"])
     await container.escrow.accept_signed(
@@ -252,7 +252,7 @@ async def test_submit_answers_202_pending_and_again_the_same(
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
     prepared = await prepare(client, tokens, "deposit", amount="7")
-    signed = sign_transaction(wallet, prepared.json()["transaction"])
+    signed = wallet.sign_transaction(prepared.json()["transaction"])
     first = await submit(client, tokens, prepared.json()["transaction_id"], signed)
     assert first.status_code == 202, first.text
     assert first.json() == {
@@ -283,9 +283,9 @@ async def test_tampered_or_wrongly_signed_transactions_are_400(
     forged = Transaction.populate(
         unsigned.message, [impostor.sign_message(bytes(unsigned.message))]
     )
-    good = base64.b64decode(sign_transaction(wallet, prepared["transaction"]))
+    good = base64.b64decode(wallet.sign_transaction(prepared["transaction"]))
     cases = {
-        "another prepared message": sign_transaction(wallet, other["transaction"]),
+        "another prepared message": wallet.sign_transaction(other["transaction"]),
         "bytes appended": base64.b64encode(good + b"\x00").decode(),
         "signed by another key": base64.b64encode(bytes(forged)).decode(),
         "unsigned": prepared["transaction"],
@@ -308,7 +308,7 @@ async def test_another_users_transaction_is_404(
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
     prepared = (await prepare(client, tokens, "deposit", amount="5")).json()
-    signed = sign_transaction(wallet, prepared["transaction"])
+    signed = wallet.sign_transaction(prepared["transaction"])
     intruder = await create_user(client)
     path = f"/api/escrow/transactions/{prepared['transaction_id']}"
     assert (await client.get(path, headers=bearer(intruder))).status_code == 404
@@ -326,7 +326,7 @@ async def test_an_expired_prepared_transaction_is_refused_and_marked(
 ) -> None:
     wallet, tokens = await create_funded_escrow(client, container, deposit=None)
     prepared = (await prepare(client, tokens, "deposit", amount="5")).json()
-    signed = sign_transaction(wallet, prepared["transaction"])
+    signed = wallet.sign_transaction(prepared["transaction"])
     ttl = container.settings.PREPARED_TRANSACTION_TTL_SECONDS
     clock.offset = timedelta(seconds=ttl + 1)
     response = await submit(client, tokens, prepared["transaction_id"], signed)
@@ -363,7 +363,7 @@ async def test_the_follower_expires_prepared_transactions_nobody_submitted(
         client,
         tokens,
         stale["transaction_id"],
-        sign_transaction(wallet, stale["transaction"]),
+        wallet.sign_transaction(stale["transaction"]),
     )
     assert late.status_code == 400
     assert "expired" in late.json()["detail"]
@@ -452,7 +452,7 @@ async def test_two_identical_prepared_transactions_land_once(
     first = (await prepare(client, tokens, "deposit", amount="5")).json()
     twin = (await prepare(client, tokens, "deposit", amount="5")).json()
     assert twin["transaction"] == first["transaction"]
-    signed = sign_transaction(wallet, first["transaction"])
+    signed = wallet.sign_transaction(first["transaction"])
     accepted = await submit(client, tokens, first["transaction_id"], signed)
     assert accepted.status_code == 202
     refused = await submit(client, tokens, twin["transaction_id"], signed)
@@ -470,7 +470,7 @@ async def test_a_second_initialize_while_one_is_in_flight_is_a_conflict(
     await container.escrow.accept_signed(
         uuid.UUID(tokens["user"]["id"]),
         uuid.UUID(first["transaction_id"]),
-        base64.b64decode(sign_transaction(wallet, first["transaction"])),
+        base64.b64decode(wallet.sign_transaction(first["transaction"])),
     )
     again = await prepare(client, tokens, "initialize")
     assert again.status_code == 409

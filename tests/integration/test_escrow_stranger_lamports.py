@@ -15,10 +15,11 @@ import pytest
 from solders.keypair import Keypair
 from solders.signature import Signature
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.escrow import Commitment, SignatureState
 from pourtier.infrastructure.solana.escrow_chain import escrow_address
-from tests.helpers import Wallet, bearer
+from tests.helpers import bearer
 from tests.subscription_helpers import BASIC, local, subscribe
 from tests.support.escrow import (
     assert_ledger_matches_chain,

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.escrow import EscrowTransaction
 from pourtier.domain.legal import DocumentType
@@ -20,7 +21,7 @@ from tests.event_helpers import (
     the_event,
     types_about,
 )
-from tests.helpers import TestClock, Wallet, bearer, create_user, link_wallet, login
+from tests.helpers import TestClock, bearer, create_user, link_wallet, login
 from tests.integration.test_external_movements import (
     USDC,
     follow,

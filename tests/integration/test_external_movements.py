@@ -26,6 +26,7 @@ from spl.token.models import TransferCheckedParams
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.escrow import Commitment, SignatureState
 from pourtier.domain.money import USDC_DECIMALS
@@ -33,7 +34,7 @@ from pourtier.infrastructure.solana.escrow_chain import (
     SolanaEscrowChain,
     escrow_address,
 )
-from tests.helpers import TestClock, Wallet, bearer, login
+from tests.helpers import TestClock, bearer, login
 from tests.subscription_helpers import (
     BASIC,
     chain_copy,
@@ -47,7 +48,6 @@ from tests.support.escrow import (
     assert_ledger_matches_chain,
     create_funded_escrow,
     prepare_signed,
-    sign_transaction,
     submit_signed,
 )
 
@@ -247,7 +247,7 @@ async def test_a_prepared_deposit_the_wallet_sent_itself_stays_the_services(
     prepared = await client.post(
         "/api/escrow/deposit", json={"amount": "6"}, headers=bearer(tokens)
     )
-    signed = sign_transaction(wallet, prepared.json()["transaction"])
+    signed = wallet.sign_transaction(prepared.json()["transaction"])
     await container.chain.send(base64.b64decode(signed))  # by the wallet
 
     assert await follow(container, clock) == 1

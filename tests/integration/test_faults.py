@@ -31,6 +31,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.persistence.database import to_async_url
 from pourtier.infrastructure.solana.token_accounts import decode_token_account
@@ -40,7 +41,6 @@ from tests.conftest import (
     TEST_RATE_LIMIT,
 )
 from tests.helpers import (
-    Wallet,
     active_document_ids,
     bearer,
     create_signed_message,

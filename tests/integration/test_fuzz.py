@@ -45,12 +45,13 @@ from schemathesis.checks import (
 )
 from schemathesis.core.result import Ok
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
 from pourtier.presentation.app import create_app
 from tests.admin_helpers import create_admin
 from tests.conftest import AUTH_URI
-from tests.helpers import Wallet, bearer, link_wallet, login
+from tests.helpers import bearer, link_wallet, login
 from tests.integration.test_sessions import session_of
 from tests.subscription_helpers import subscribe
 from tests.support.escrow import create_funded_escrow

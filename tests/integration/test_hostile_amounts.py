@@ -17,10 +17,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.errors import InvalidInput
 from pourtier.domain.money import U64_MAX, parse_usdc
-from tests.helpers import Wallet, bearer
+from tests.helpers import bearer
 from tests.support.escrow import create_funded_escrow, fund_wallet, funded_user
 
 HOSTILE = [

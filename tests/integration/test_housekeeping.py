@@ -9,10 +9,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.sign_in import NONCE_TTL
 from tests.conftest import Serve
-from tests.helpers import TestClock, Wallet, create_nonce, create_user
+from tests.helpers import TestClock, create_nonce, create_user
 
 
 async def nonce_count(container: Container) -> int:

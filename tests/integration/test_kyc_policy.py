@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.audit import Actor
 from tests.conftest import Serve
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.kyc_helpers import app_client, approve, start_manual, user_id
 from tests.subscription_helpers import rows, subscribe
 from tests.support.escrow import create_funded_escrow, prepare_and_submit

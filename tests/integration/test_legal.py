@@ -13,6 +13,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.errors import Conflict, InvalidInput
 from pourtier.domain.legal import DocumentType, LegalDocument, content_hash
@@ -20,7 +21,6 @@ from pourtier.presentation.app import create_app
 from pourtier.presentation.deps import CompliantAuth, require_compliance
 from tests.conftest import AUTH_URI
 from tests.helpers import (
-    Wallet,
     active_document_ids,
     bearer,
     create_signed_message,

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.errors import Conflict
 from pourtier.domain.sign_in import DEFAULT_STATEMENT, LINK_STATEMENT
 from pourtier.domain.users import UserWallet
 from tests.admin_helpers import create_admin
 from tests.helpers import (
-    Wallet,
     bearer,
     create_nonce,
     create_signed_message,
@@ -108,7 +108,7 @@ def link_forgeries(owner: Wallet, other: Wallet) -> dict[str, tuple[str, Forge]]
 
     async def signed_by_another_key(client: httpx.AsyncClient) -> Any:
         body = await create_signed_message(client, owner, "link")
-        return {**body, "signature": other.sign(body["message"])}
+        return {**body, "signature": other.sign_message(body["message"])}
 
     return {
         "statement": (

@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.support.nginx import PROXY_ADDRESS, Nginx, running_nginx
 from tests.support.rpc_server import RpcTestServer
 from tests.support.servers import (

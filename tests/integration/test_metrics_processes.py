@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
-from tests.helpers import Wallet, create_user
+from tests.helpers import create_user
 from tests.support.processes import free_port
 from tests.support.servers import (
     Scrape,

@@ -13,10 +13,11 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, build_test_container, make_settings
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.logs import LogLines, captured_json_logs
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/x"

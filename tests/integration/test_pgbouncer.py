@@ -20,11 +20,12 @@ import httpx
 import pytest
 from sqlalchemy.pool import QueuePool
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.persistence import migrate
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, Serve
-from tests.helpers import Wallet, bearer, create_user, login
+from tests.helpers import bearer, create_user, login
 from tests.subscription_helpers import BASIC, charges, escrow_balance, subscribe
 from tests.support.db import fetch_value
 from tests.support.escrow import create_funded_escrow

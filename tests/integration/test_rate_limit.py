@@ -21,11 +21,12 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.rate_limiter import KEY_PREFIX
 from pourtier.presentation.app import create_app
 from tests.conftest import AUTH_URI, Serve
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.logs import captured_json_logs
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -189,7 +190,7 @@ async def create_user_with_headers(
     body = {
         "wallet_address": wallet.address,
         "message": message,
-        "signature": wallet.sign(message),
+        "signature": wallet.sign_message(message),
         "accepted_document_ids": [d["id"] for d in documents.json()],
     }
     response = await client.post("/api/auth/register", json=body, headers=headers)

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from tests.event_helpers import events_about
-from tests.helpers import TestClock, Wallet, bearer, create_user, login
+from tests.helpers import TestClock, bearer, create_user, login
 from tests.integration.test_sessions import (
     assert_refused,
     me,

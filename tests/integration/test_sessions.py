@@ -20,9 +20,10 @@ import jwt
 import pytest
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.persistence.models import Base
-from tests.helpers import Wallet, bearer, create_user, login
+from tests.helpers import bearer, create_user, login
 
 if TYPE_CHECKING:
     from tests.helpers import TestClock

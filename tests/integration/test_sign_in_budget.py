@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from tests.conftest import Serve
-from tests.helpers import Wallet, create_user
+from tests.helpers import create_user
 from tests.integration.test_rate_limit import (
     assert_limited,
     client_of,
@@ -32,7 +33,7 @@ def signed(
     return {
         "wallet_address": wallet.address,
         "message": message,
-        "signature": (signer or wallet).sign(message),
+        "signature": (signer or wallet).sign_message(message),
     }
 
 

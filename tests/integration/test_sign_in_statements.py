@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.domain.auth import hash_token
-from tests.helpers import Wallet, bearer, create_signed_message, create_user
+from tests.helpers import bearer, create_signed_message, create_user
 
 if TYPE_CHECKING:
     from tests.helpers import TestClock

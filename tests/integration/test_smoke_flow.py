@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from pourtier.client.wallet import Wallet
 from tests.helpers import (
-    Wallet,
     active_document_ids,
     bearer,
     create_signed_message,

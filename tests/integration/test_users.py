@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 
 if TYPE_CHECKING:
     from tests.helpers import TestClock

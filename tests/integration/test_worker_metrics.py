@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from tests.delivery_helpers import commit_events, endpoint, new_subject, statuses
-from tests.helpers import Wallet, create_user
+from tests.helpers import create_user
 from tests.support.escrow import prepare_and_submit
 from tests.support.processes import run_cli
 from tests.support.receiver import running_receiver

@@ -4,7 +4,6 @@ follower settles it, and the ledger is checked against the chain."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
 import httpx
@@ -14,20 +13,13 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
+from pourtier.client.wallet import Wallet
 from pourtier.di.container import Container
 from pourtier.infrastructure.solana.node import Node
-from tests.helpers import Wallet, bearer, create_user
+from tests.helpers import bearer, create_user
 from tests.support.db import fetch_value
 
 FOLLOW_TIMEOUT_SECONDS = 10.0
-
-
-def sign_transaction(wallet: Wallet, transaction_b64: str) -> str:
-    """What a wallet does with a prepared transaction: sign its exact message."""
-    unsigned = Transaction.from_bytes(base64.b64decode(transaction_b64))
-    message = unsigned.message
-    signed = Transaction([wallet.keypair], message, message.recent_blockhash)
-    return base64.b64encode(bytes(signed)).decode("ascii")
 
 
 async def send_lamports(node: Node, sender: Keypair, to: str, lamports: int) -> str:
@@ -67,7 +59,7 @@ async def prepare_signed(
     assert prepared.status_code == 200, prepared.text
     return {
         "transaction_id": prepared.json()["transaction_id"],
-        "signed_transaction": sign_transaction(wallet, prepared.json()["transaction"]),
+        "signed_transaction": wallet.sign_transaction(prepared.json()["transaction"]),
     }
 
 

@@ -15,7 +15,7 @@ from solders.keypair import Keypair
 from solders.message import to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
-from tests.helpers import Wallet
+from pourtier.client.wallet import Wallet
 
 SCRIPT = Path(__file__).with_name("test_wallet.js")
 BINDING = "__pourtierTestWallet"

@@ -134,25 +134,17 @@ class SubscriptionRenewals(Billing):
                 uow, self.chain, now, subscription.user_id, wallet, plan.price
             )
         if charge is None:
-            charge = SubscriptionCharge(
-                subscription_id=subscription.id,
-                user_id=subscription.user_id,
-                kind=ChargeKind.RENEWAL,
-                period_start=end,
-                amount=plan.price,
-                plan=plan.name,
-                created_at=now,
+            charge = SubscriptionCharge.of(
+                subscription, ChargeKind.RENEWAL, end, plan.name, plan.price, now
             )
             fresh = True
         else:
             fresh = False
         charge.amount = plan.price
         charge.plan = plan.name  # what this attempt bills, and so what it grants
-        charge.attempts += 1
+        charge.attempt(transaction.id if transaction is not None else None)
         if transaction is None:
             before = Before.of(subscription)
-            charge.status = ChargeStatus.FAILED
-            charge.escrow_transaction_id = None
             charge.next_attempt_at = next_attempt(
                 subscription, now, self.grace, self.retry_interval
             )
@@ -162,8 +154,6 @@ class SubscriptionRenewals(Billing):
             await payment(uow, subscription, charge, None, now, short_of_funds)
             await transitions(uow, subscription, before, now)
         else:
-            charge.status = ChargeStatus.PENDING
-            charge.escrow_transaction_id = transaction.id
             charge.next_attempt_at = None
         if fresh:
             if not await uow.subscriptions.add_charge(charge):

@@ -1,7 +1,7 @@
-"""Subscriptions: plans, subscribing and changing plan, cancelling, access checks.
+"""Subscriptions: plans, reading, cancelling and resuming, access checks.
 
-Charges follow `subscription_charges`: recorded, committed, then sent, and
-settled by the escrow follower's code path.
+Subscribing and changing plan (the calls that charge) are in
+`subscription_subscribe`, which these use cases extend.
 """
 
 from __future__ import annotations
@@ -12,38 +12,18 @@ from datetime import datetime
 
 from pourtier.application.cached import CachedReads
 from pourtier.application.subscription_answers import (
-    Answer,
-    Outcome,
-    StartedCharge,
     SubscriptionView,
-    check_key,
-    from_snapshot,
-    request_fingerprint,
-    to_stored,
-)
-from pourtier.application.subscription_charges import (
-    Billing,
-    await_final,
-    check_funds,
-    record_charge_transaction,
-    send_recorded,
-    upgrade_target,
-    wallet_of,
 )
 from pourtier.application.subscription_events import Before, transitions
+from pourtier.application.subscription_subscribe import Subscribing
 from pourtier.domain.cache import Cache, NoCache
-from pourtier.domain.errors import Conflict, InvalidInput, NotFound, owned
-from pourtier.domain.escrow import TransactionStatus, TransactionType
-from pourtier.domain.kyc import KycAction, KycPolicy
+from pourtier.domain.errors import Conflict, owned
+from pourtier.domain.escrow import TransactionType
 from pourtier.domain.subscriptions import (
-    ChargeKind,
-    ChargeStatus,
     Plan,
     PlanName,
     Subscription,
-    SubscriptionCharge,
     SubscriptionStatus,
-    prorated_upgrade,
 )
 from pourtier.domain.unit_of_work import UnitOfWork
 
@@ -59,263 +39,11 @@ class Access:
 
 
 @dataclass
-class SubscriptionUseCases(Billing):
-    confirm_timeout_seconds: float = 30.0
-    kyc: KycPolicy = field(default_factory=KycPolicy)
+class SubscriptionUseCases(Subscribing):
     cache: Cache = field(default_factory=NoCache)
 
     def plan_list(self) -> list[Plan]:
         return sorted(self.plans.values(), key=lambda plan: plan.rank)
-
-    # --- subscribing -------------------------------------------------------------
-
-    async def subscribe(
-        self,
-        user_id: uuid.UUID,
-        plan: PlanName,
-        auto_renew: bool = True,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        """New subscription, upgrade (charged prorated now) or scheduled downgrade.
-
-        With an idempotency key, a retry gets the first answer and never a
-        second charge; answers to requests refused before any charge are not
-        kept, so such a request may be retried once the cause is fixed.
-        """
-        if idempotency_key is not None:
-            check_key(idempotency_key)
-        fingerprint = request_fingerprint(plan, auto_renew)
-        async with self.uow() as uow:
-            await uow.escrow.lock_movements(user_id)
-            started: StartedCharge | Answer | None = None
-            if idempotency_key is not None:
-                started = await self._replay(uow, user_id, idempotency_key, fingerprint)
-            if started is None:
-                started = await self._start(uow, user_id, plan, auto_renew)
-                if idempotency_key is not None:
-                    await uow.subscriptions.store_idempotent_response(
-                        user_id,
-                        idempotency_key,
-                        fingerprint,
-                        *to_stored(started),
-                    )
-                await uow.commit()
-        if isinstance(started, Answer):
-            return started
-        if started.signed is not None:
-            await send_recorded(self.chain, started.signed)
-        status = await await_final(
-            self.follow, started.transaction_id, self.confirm_timeout_seconds
-        )
-        answer = await self._answer(started, status)
-        if idempotency_key is not None and answer.outcome is not Outcome.PENDING:
-            async with self.uow() as uow:
-                await uow.subscriptions.store_idempotent_response(
-                    user_id, idempotency_key, fingerprint, *to_stored(answer)
-                )
-                await uow.commit()
-        return answer
-
-    async def _replay(
-        self, uow: UnitOfWork, user_id: uuid.UUID, key: str, fingerprint: str
-    ) -> StartedCharge | Answer | None:
-        found = await uow.subscriptions.idempotent_response(user_id, key)
-        if found is None:
-            return None
-        stored_fingerprint, stored_outcome, body = found
-        if stored_fingerprint != fingerprint:
-            raise Conflict("this Idempotency-Key was already used for another request")
-        outcome = Outcome(stored_outcome)
-        if outcome is not Outcome.IN_PROGRESS:
-            return from_snapshot(outcome, body)
-        return StartedCharge(
-            uuid.UUID(body["subscription_id"]),
-            uuid.UUID(body["transaction_id"]),
-            ChargeKind(body["kind"]),
-        )
-
-    async def _start(
-        self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
-    ) -> StartedCharge | Answer:
-        user = await uow.users.get(user_id)
-        if user is None:
-            raise NotFound("user not found")
-        self.kyc.check(user.kyc_status, KycAction.SUBSCRIBE)
-        if plan is PlanName.PRO:
-            self.kyc.check(user.kyc_status, KycAction.PRO)
-        live = await uow.subscriptions.live_for_user(user_id)
-        if live is None:
-            return await self._start_new(uow, user_id, plan, auto_renew)
-        subscription = await self._locked(uow, user_id, live.id)
-        if subscription.status is SubscriptionStatus.PENDING:
-            raise Conflict(
-                f"your {subscription.plan} subscription is being charged; "
-                "try again shortly"
-            )
-        if not subscription.status.is_live:
-            raise Conflict(f"the subscription has just become {subscription.status}")
-        if subscription.plan is plan:
-            scheduled = subscription.scheduled_plan or subscription.cancel_at_period_end
-            hint = " (POST .../resume keeps it going)" if scheduled else ""
-            raise Conflict(f"you already have an active {plan} subscription{hint}")
-        await self._check_plan_change(uow, subscription, self.clock())
-        if self.plans[plan].rank < self.plans[subscription.plan].rank:
-            return await self._schedule_downgrade(uow, subscription, plan)
-        return await self._start_upgrade(uow, subscription, plan)
-
-    async def _check_plan_change(
-        self, uow: UnitOfWork, subscription: Subscription, now: datetime
-    ) -> None:
-        """Conflict while a charge is in flight or the period ended unrenewed.
-
-        Call with the subscription locked: every charge of it is made and
-        settled under that lock, so none starts or settles before our commit.
-        """
-        subscription.check_plan_change(
-            now, await uow.subscriptions.charge_in_flight(subscription.id)
-        )
-
-    async def _start_new(
-        self, uow: UnitOfWork, user_id: uuid.UUID, plan: PlanName, auto_renew: bool
-    ) -> StartedCharge:
-        price = self.plans[plan]
-        wallet = await wallet_of(uow, user_id)
-        await check_funds(
-            uow, self.chain, user_id, wallet, price.price, f"{plan} subscription"
-        )
-        now = self.clock()
-        subscription = Subscription(
-            user_id=user_id,
-            plan=plan,
-            status=SubscriptionStatus.PENDING,
-            current_period_start=now,
-            current_period_end=now + price.period,
-            created_at=now,
-            updated_at=now,
-            auto_renew=auto_renew,
-        )
-        await uow.subscriptions.add(subscription)
-        transaction = await record_charge_transaction(
-            uow, self.chain, now, user_id, wallet, price.price
-        )
-        await uow.subscriptions.add_charge(
-            SubscriptionCharge(
-                subscription_id=subscription.id,
-                user_id=user_id,
-                kind=ChargeKind.INITIAL,
-                period_start=now,
-                amount=price.price,
-                plan=plan,
-                created_at=now,
-                escrow_transaction_id=transaction.id,
-                attempts=1,
-            )
-        )
-        return StartedCharge(
-            subscription.id,
-            transaction.id,
-            ChargeKind.INITIAL,
-            transaction.signed_transaction,
-        )
-
-    async def _schedule_downgrade(
-        self, uow: UnitOfWork, subscription: Subscription, plan: PlanName
-    ) -> Answer:
-        """Call with the subscription locked and the change checked."""
-        if subscription.scheduled_plan is plan:
-            raise Conflict(
-                f"a change to {plan} is already scheduled for "
-                f"{subscription.current_period_end.isoformat()}"
-            )
-        subscription.scheduled_plan = plan
-        subscription.updated_at = self.clock()
-        await uow.subscriptions.save(subscription)
-        signatures = await uow.subscriptions.charge_signatures([subscription.id])
-        return Answer(
-            Outcome.CHANGED,
-            SubscriptionView(subscription, signatures.get(subscription.id)),
-        )
-
-    async def _start_upgrade(
-        self, uow: UnitOfWork, subscription: Subscription, plan: PlanName
-    ) -> StartedCharge:
-        """Call with the subscription locked and the change checked."""
-        now = self.clock()
-        if plan is not upgrade_target(self.plans):
-            raise InvalidInput(f"cannot upgrade to {plan}")
-        amount = prorated_upgrade(
-            self.plans[subscription.plan],
-            self.plans[plan],
-            subscription.current_period_start,
-            subscription.current_period_end,
-            now,
-        )
-        period = subscription.current_period_start
-        charge = await uow.subscriptions.get_charge(
-            subscription.id, ChargeKind.UPGRADE, period, for_update=True
-        )
-        if charge is not None and charge.status is not ChargeStatus.FAILED:
-            raise Conflict("an upgrade of this period is already being charged")
-        wallet = await wallet_of(uow, subscription.user_id)
-        await check_funds(
-            uow, self.chain, subscription.user_id, wallet, amount, f"upgrade to {plan}"
-        )
-        transaction = await record_charge_transaction(
-            uow, self.chain, now, subscription.user_id, wallet, amount
-        )
-        if charge is None:
-            await uow.subscriptions.add_charge(
-                SubscriptionCharge(
-                    subscription_id=subscription.id,
-                    user_id=subscription.user_id,
-                    kind=ChargeKind.UPGRADE,
-                    period_start=period,
-                    amount=amount,
-                    plan=plan,
-                    created_at=now,
-                    escrow_transaction_id=transaction.id,
-                    attempts=1,
-                )
-            )
-        else:
-            charge.amount = amount
-            charge.plan = plan
-            charge.status = ChargeStatus.PENDING
-            charge.escrow_transaction_id = transaction.id
-            charge.attempts += 1
-            await uow.subscriptions.save_charge(charge)
-        return StartedCharge(
-            subscription.id,
-            transaction.id,
-            ChargeKind.UPGRADE,
-            transaction.signed_transaction,
-        )
-
-    async def _answer(
-        self, started: StartedCharge, status: TransactionStatus | None
-    ) -> Answer:
-        async with self.uow() as uow:
-            subscription = await uow.subscriptions.get(started.subscription_id)
-            transaction = await uow.escrow.get(started.transaction_id)
-        if subscription is None or transaction is None:
-            raise NotFound("subscription not found")
-        view = SubscriptionView(subscription, transaction.signature)
-        if status is TransactionStatus.CONFIRMED:
-            outcome = (
-                Outcome.CREATED
-                if started.kind is ChargeKind.INITIAL
-                else Outcome.CHANGED
-            )
-            return Answer(outcome, view)
-        if status in (TransactionStatus.FAILED, TransactionStatus.EXPIRED):
-            what = "subscription" if started.kind is ChargeKind.INITIAL else "upgrade"
-            return Answer(
-                Outcome.PAYMENT_FAILED,
-                view,
-                f"the {what} charge did not go through on chain "
-                f"({transaction.error or status}); nothing was taken",
-            )
-        return Answer(Outcome.PENDING, view)
 
     # --- reading -----------------------------------------------------------------
 
@@ -366,13 +94,6 @@ class SubscriptionUseCases(Billing):
         )
 
     # --- changing ----------------------------------------------------------------
-
-    async def _locked(
-        self, uow: UnitOfWork, user_id: uuid.UUID, subscription_id: uuid.UUID
-    ) -> Subscription:
-        """The caller's subscription, locked; call under the user's lock."""
-        found = await uow.subscriptions.get(subscription_id, for_update=True)
-        return owned(found, user_id, "subscription")
 
     async def _live(
         self, uow: UnitOfWork, user_id: uuid.UUID, subscription_id: uuid.UUID

@@ -1,4 +1,6 @@
-"""The composition root: the one place adapters are chosen and wired."""
+"""The composition root: the Container and build_container, which wires the
+use cases to adapters chosen here and in the modules beside it (storage.py,
+chain.py, events.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,10 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
 import httpx
 import structlog
 from redis.asyncio import Redis
-from solders.keypair import Keypair
-from solders.pubkey import Pubkey
-from spl.token.instructions import get_associated_token_address
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pourtier.application.admin import AdminUseCases
@@ -38,7 +36,9 @@ from pourtier.application.worker_health import (
     run_worker,
 )
 from pourtier.config import Settings
+from pourtier.di.chain import build_chain
 from pourtier.di.events import build_event_delivery
+from pourtier.di.storage import build_storage
 from pourtier.domain.kyc import KycAction, KycPolicy
 from pourtier.domain.money import UNITS_PER_USDC, parse_usdc
 from pourtier.domain.receipts import explorer_url
@@ -52,12 +52,6 @@ from pourtier.infrastructure.cache.invalidation import (
     InvalidationListener,
     listen_dsn,
 )
-from pourtier.infrastructure.cache.l1 import MemoryCache
-from pourtier.infrastructure.cache.redis_l2 import (
-    RedisCache,
-    connect_redis,
-    namespace_for,
-)
 from pourtier.infrastructure.cache.two_level import TwoLevelCache
 from pourtier.infrastructure.kyc.providers import build_kyc
 from pourtier.infrastructure.monitoring.health import (
@@ -69,23 +63,14 @@ from pourtier.infrastructure.monitoring.health import (
 )
 from pourtier.infrastructure.monitoring.metrics import Metrics
 from pourtier.infrastructure.persistence import migrate
-from pourtier.infrastructure.persistence.database import (
-    attach_query_counter,
-    create_engine,
-    create_session_factory,
-    embedded_database_url,
-    watch_pool_use,
-)
 from pourtier.infrastructure.persistence.sign_in import SqlSignIns
 from pourtier.infrastructure.persistence.unit_of_work import SqlUnitOfWork
 from pourtier.infrastructure.rate_limiter import RateLimiter
 from pourtier.infrastructure.receipt_pdf import render_receipt_pdf
-from pourtier.infrastructure.solana import localnet
 from pourtier.infrastructure.solana.escrow_chain import SolanaEscrowChain
 from pourtier.infrastructure.solana.local_chain import (
     Faucet,
     LocalChain,
-    load_or_create_keys,
 )
 from pourtier.infrastructure.solana.rpc import RpcNode
 
@@ -214,69 +199,6 @@ class Container:
             self.metrics.outbox_pending.set(pending)
 
 
-def database_url(settings: Settings) -> str:
-    if settings.DATABASE_URL:
-        return settings.DATABASE_URL
-    return embedded_database_url(settings.POURTIER_DATA_DIR)
-
-
-def fee_authority(settings: Settings) -> Keypair | None:
-    secret = settings.FEE_AUTHORITY_KEYPAIR
-    return Keypair.from_base58_string(secret.get_secret_value()) if secret else None
-
-
-def _address(name: str, value: str) -> Pubkey:
-    try:
-        return Pubkey.from_string(value)
-    except ValueError:
-        raise ValueError(f"{name} is not a Solana address") from None
-
-
-def build_chain(
-    settings: Settings, local_chain: LocalChain | None = None
-) -> tuple[SolanaEscrowChain, Faucet | None]:
-    """JSON-RPC to SOLANA_RPC_URL when set; else JSON-RPC to the local chain
-    of the data directory (`pourtier localnet`, which `serve` and `worker`
-    start or join). Tests pass `local_chain` to run LiteSVM in process."""
-    if settings.SOLANA_RPC_URL:
-        authority = fee_authority(settings)
-        mint, treasury = settings.USDC_MINT, settings.TREASURY_TOKEN_ACCOUNT
-        if authority is None or not mint or not treasury:
-            required = {
-                "FEE_AUTHORITY_KEYPAIR": authority,
-                "USDC_MINT": mint,
-                "TREASURY_TOKEN_ACCOUNT": treasury,
-            }
-            missing = ", ".join(name for name, value in required.items() if not value)
-            raise ValueError(f"SOLANA_RPC_URL is set, so {missing} must be set too")
-        chain = SolanaEscrowChain(
-            RpcNode(settings.SOLANA_RPC_URL),
-            mint=_address("USDC_MINT", mint),
-            fee_authority=authority,
-            treasury=_address("TREASURY_TOKEN_ACCOUNT", treasury),
-        )
-        return chain, None
-    if local_chain is not None:
-        return local_chain.escrow_chain(), local_chain
-    chain_dir = Path(settings.POURTIER_DATA_DIR) / "chain"
-    keys = load_or_create_keys(chain_dir, fee_authority(settings))
-    # Not running yet (a CLI command that never touches the chain): calls
-    # fail as ChainUnavailable until it is started.
-    url = localnet.running_url(chain_dir) or (
-        f"http://127.0.0.1:{settings.LOCALNET_PORT or localnet.DEFAULT_PORT}"
-    )
-    node = RpcNode(url)
-    chain = SolanaEscrowChain(
-        node,
-        mint=keys["mint"].pubkey(),
-        fee_authority=keys["fee_authority"],
-        treasury=get_associated_token_address(
-            keys["treasury"].pubkey(), keys["mint"].pubkey()
-        ),
-    )
-    return chain, localnet.LocalnetFaucet(node, keys)
-
-
 def build_rate_limiter(settings: Settings) -> RateLimiter | None:
     if not settings.RATE_LIMIT_ENABLED:
         return None
@@ -296,47 +218,10 @@ def build_container(
     clock: Clock = utc_now,
     local_chain: LocalChain | None = None,
 ) -> Container:
-    url = database_url(settings)
-    engine = create_engine(
-        url,
-        pool_size=settings.DATABASE_POOL_SIZE,
-        max_overflow=settings.DATABASE_MAX_OVERFLOW,
-        pooler=settings.DATABASE_POOLER,
-    )
-    # Session-scoped work (LISTEN, migrations) bypasses a transaction pooler.
-    direct_url = settings.DATABASE_DIRECT_URL or url
-    direct_engine = (
-        engine
-        if direct_url == url
-        else create_engine(direct_url, pool_size=1, max_overflow=0)
-    )
     metrics = Metrics()
-    counter = attach_query_counter(engine)
-    counter.listeners.append(metrics.db_queries.inc)
-    metrics.db_pool_size.labels("size").set(settings.DATABASE_POOL_SIZE)
-    in_use = metrics.db_pool_size.labels("in_use")
-    in_use.set(0)
-    watch_pool_use(engine, in_use.set)
-    session_factory = create_session_factory(engine)
-    redis_url = settings.redis_url
-    redis = (
-        connect_redis(redis_url, settings.CACHE_REDIS_TIMEOUT_SECONDS)
-        if redis_url
-        else None
-    )
-    cache = TwoLevelCache(
-        MemoryCache(settings.CACHE_MAX_ENTRIES, settings.CACHE_TTL_SECONDS),
-        RedisCache(
-            redis,
-            settings.CACHE_NAMESPACE or namespace_for(direct_url),
-            settings.CACHE_TTL_SECONDS,
-            timeout_seconds=settings.CACHE_REDIS_TIMEOUT_SECONDS,
-            retry_seconds=settings.CACHE_REDIS_RETRY_SECONDS,
-        )
-        if redis is not None
-        else None,
-        metrics,
-    )
+    storage = build_storage(settings, metrics)
+    engine, cache, redis = storage.engine, storage.cache, storage.redis
+    session_factory = storage.session_factory
 
     courier_url = settings.COURIER_URL
 
@@ -396,12 +281,12 @@ def build_container(
     container = Container(
         settings=settings,
         engine=engine,
-        direct_engine=direct_engine,
+        direct_engine=storage.direct_engine,
         session_factory=session_factory,
         metrics=metrics,
         auth=AuthUseCases(
             uow=uow,
-            sign_ins=SqlSignIns(engine, cache, counted=counter),
+            sign_ins=SqlSignIns(engine, cache, counted=storage.counter),
             policy=policy,
             verifier=Ed25519SignatureVerifier(),
             tokens=tokens,
@@ -437,7 +322,7 @@ def build_container(
         ),
         notifications=NotificationUseCases(uow=uow, clock=clock),
         cache=cache,
-        invalidations=InvalidationListener(listen_dsn(direct_url), cache),
+        invalidations=InvalidationListener(listen_dsn(storage.direct_url), cache),
         relay=events.relay,
         events=events.admin,
         http=events.http,

@@ -190,6 +190,37 @@ class SubscriptionCharge:
     next_attempt_at: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
+    @classmethod
+    def of(
+        cls,
+        subscription: Subscription,
+        kind: ChargeKind,
+        period_start: datetime,
+        plan: PlanName,
+        amount: int,
+        now: datetime,
+    ) -> SubscriptionCharge:
+        """The subscription's charge of `kind` for the period from
+        `period_start`, not yet attempted."""
+        return cls(
+            subscription_id=subscription.id,
+            user_id=subscription.user_id,
+            kind=kind,
+            period_start=period_start,
+            amount=amount,
+            plan=plan,
+            created_at=now,
+        )
+
+    def attempt(self, transaction_id: uuid.UUID | None) -> None:
+        """One more attempt: pending on its escrow transaction, or failed when
+        none could be made (not enough funds)."""
+        self.attempts += 1
+        self.escrow_transaction_id = transaction_id
+        self.status = (
+            ChargeStatus.FAILED if transaction_id is None else ChargeStatus.PENDING
+        )
+
 
 class SubscriptionRepository(Protocol):
     async def add(self, subscription: Subscription) -> None: ...

@@ -12,7 +12,7 @@ from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
 )
-from pourtier.infrastructure.persistence.models import AuditLogRow
+from pourtier.infrastructure.persistence.models.audit import AuditLogRow
 
 
 class SqlAuditLog(SqlRepository):

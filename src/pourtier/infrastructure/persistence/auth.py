@@ -15,7 +15,7 @@ from pourtier.infrastructure.persistence.mapping import (
     to_columns,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import (
+from pourtier.infrastructure.persistence.models.auth import (
     AuthNonceRow,
     AuthSessionRow,
     RefreshTokenRow,

@@ -31,7 +31,7 @@ from pourtier.infrastructure.persistence.mapping import (
     to_entities,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import (
+from pourtier.infrastructure.persistence.models.events import (
     EventDeliveryRow,
     OutboxEventRow,
     WebhookEndpointRow,

@@ -27,12 +27,12 @@ from pourtier.infrastructure.persistence.mapping import (
     to_columns,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import (
+from pourtier.infrastructure.persistence.models.escrow import (
     EscrowCursorRow,
     EscrowTransactionRow,
     LedgerEntryRow,
-    UserRow,
 )
+from pourtier.infrastructure.persistence.models.users import UserRow
 
 DEBITS = (TransactionType.WITHDRAW.value, TransactionType.SUBSCRIPTION_CHARGE.value)
 DEPOSITS = (TransactionType.DEPOSIT, TransactionType.EXTERNAL_DEPOSIT)

@@ -14,7 +14,7 @@ from pourtier.infrastructure.persistence.mapping import (
     SqlRepository,
     to_columns,
 )
-from pourtier.infrastructure.persistence.models import KycCaseRow, KycEventRow
+from pourtier.infrastructure.persistence.models.kyc import KycCaseRow, KycEventRow
 
 WAITING = (KycStatus.PENDING, KycStatus.IN_REVIEW)
 

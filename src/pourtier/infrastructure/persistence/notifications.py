@@ -25,11 +25,9 @@ from pourtier.domain.notifications import (
     RenewalDue,
 )
 from pourtier.infrastructure.persistence.mapping import SqlRepository, to_columns
-from pourtier.infrastructure.persistence.models import (
-    LegalAcceptanceRow,
-    NotificationRow,
-    SubscriptionRow,
-)
+from pourtier.infrastructure.persistence.models.legal import LegalAcceptanceRow
+from pourtier.infrastructure.persistence.models.notifications import NotificationRow
+from pourtier.infrastructure.persistence.models.subscriptions import SubscriptionRow
 
 LIVE = ("active", "past_due")
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pourtier.domain.deliveries import COURIER, DeliveryStatus
 from pourtier.domain.events import Event
 from pourtier.infrastructure.persistence.mapping import SqlRepository, to_columns
-from pourtier.infrastructure.persistence.models import OutboxEventRow
+from pourtier.infrastructure.persistence.models.events import OutboxEventRow
 
 _NEXT = text(
     """

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from pourtier.domain.receipts import Receipt
 from pourtier.infrastructure.persistence.mapping import SqlRepository, to_columns
-from pourtier.infrastructure.persistence.models import ReceiptRow
+from pourtier.infrastructure.persistence.models.receipts import ReceiptRow
 
 BOOK = "receipts"
 _NEXT = text(

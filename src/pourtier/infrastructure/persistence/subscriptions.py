@@ -24,13 +24,13 @@ from pourtier.infrastructure.persistence.mapping import (
     to_columns,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import (
-    EscrowTransactionRow,
+from pourtier.infrastructure.persistence.models.escrow import EscrowTransactionRow
+from pourtier.infrastructure.persistence.models.subscriptions import (
     IdempotencyKeyRow,
     SubscriptionChargeRow,
     SubscriptionRow,
-    UserRow,
 )
+from pourtier.infrastructure.persistence.models.users import UserRow
 
 LIVE = [s.value for s in SubscriptionStatus if s.is_live]
 

@@ -14,7 +14,7 @@ from pourtier.infrastructure.persistence.mapping import (
     to_columns,
     to_entity,
 )
-from pourtier.infrastructure.persistence.models import UserRow, UserWalletRow
+from pourtier.infrastructure.persistence.models.users import UserRow, UserWalletRow
 
 _PROFILE = (
     "display_name",

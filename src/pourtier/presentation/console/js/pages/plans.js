@@ -23,6 +23,13 @@ function access(check) {
   );
 }
 
+// One POST subscribes, upgrades or schedules a downgrade; a fresh
+// Idempotency-Key a click: a repeat of that request gets the first answer,
+// never a second charge.
+function subscribe(plan) {
+  return post("/api/subscriptions/", { plan }, { "Idempotency-Key": crypto.randomUUID() });
+}
+
 async function live() {
   const found = await Promise.all(
     LIVE.split(",").map((status) => get(`/api/subscriptions/?status=${status}`)),
@@ -48,11 +55,7 @@ function subscriptionCard(sub, plans, rerender) {
       button(
         verb,
         async () => {
-          await post(
-            "/api/subscriptions/",
-            { plan: other.name },
-            { "Idempotency-Key": crypto.randomUUID() },
-          );
+          await subscribe(other.name);
           await rerender(
             sub.plan === "basic"
               ? `Upgraded to ${other.name}.`
@@ -128,11 +131,7 @@ function planCards(plans, sub, rerender) {
             : button(
                 `Subscribe to ${plan.name}`,
                 async () => {
-                  const made = await post(
-                    "/api/subscriptions/",
-                    { plan: plan.name },
-                    { "Idempotency-Key": crypto.randomUUID() },
-                  );
+                  const made = await subscribe(plan.name);
                   await rerender(
                     made.status === "active"
                       ? `Subscribed to ${plan.name}.`
