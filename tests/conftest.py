@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
 
@@ -128,6 +129,13 @@ async def container(
     await built.stop()
 
 
+DEADLOCK = "40P01"
+TRUNCATE_ATTEMPTS = 3
+"""A server process kept between tests (the browser tests') runs its workers
+while the tables are emptied: TRUNCATE locks them one after another, so it
+may deadlock with a worker's pass, and PostgreSQL then aborts one of them."""
+
+
 @pytest.fixture(autouse=True)
 async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
     """Empty every table, reseed the legal documents, reset the clock."""
@@ -136,8 +144,15 @@ async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
         return
     container: Container = request.getfixturevalue("container")
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    async with container.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    for attempt in range(TRUNCATE_ATTEMPTS):
+        try:
+            async with container.engine.begin() as connection:
+                await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+            break
+        except DBAPIError as error:
+            deadlock = getattr(error.orig, "sqlstate", None) == DEADLOCK
+            if not deadlock or attempt == TRUNCATE_ATTEMPTS - 1:
+                raise
     await container.cache.clear()
     await container.legal.seed_initial()
 
