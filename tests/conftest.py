@@ -18,8 +18,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
 
@@ -30,10 +28,10 @@ from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
-from pourtier.infrastructure.persistence.models import Base
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.presentation.app import create_app
 from tests.helpers import TestClock
+from tests.support.db import empty_tables
 
 SERVER_URL = os.environ.get(
     "TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -129,13 +127,6 @@ async def container(
     await built.stop()
 
 
-DEADLOCK = "40P01"
-TRUNCATE_ATTEMPTS = 3
-"""A server process kept between tests (the browser tests') runs its workers
-while the tables are emptied: TRUNCATE locks them one after another, so it
-may deadlock with a worker's pass, and PostgreSQL then aborts one of them."""
-
-
 @pytest.fixture(autouse=True)
 async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
     """Empty every table, reseed the legal documents, reset the clock."""
@@ -143,16 +134,7 @@ async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
     if "container" not in request.fixturenames:
         return
     container: Container = request.getfixturevalue("container")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    for attempt in range(TRUNCATE_ATTEMPTS):
-        try:
-            async with container.engine.begin() as connection:
-                await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
-            break
-        except DBAPIError as error:
-            deadlock = getattr(error.orig, "sqlstate", None) == DEADLOCK
-            if not deadlock or attempt == TRUNCATE_ATTEMPTS - 1:
-                raise
+    await empty_tables(container)
     await container.cache.clear()
     await container.legal.seed_initial()
 

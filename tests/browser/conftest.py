@@ -78,14 +78,14 @@ async def served(
 async def app_server(served: Server, container: Container) -> Server:
     """The served app, once it has forgotten what the previous test left.
 
-    `clean_state` has emptied the tables: their TRUNCATE triggers NOTIFY the
-    served process to drop its whole cache (migration 0003), and it has no
-    other state a test could see. Every cached row but one is keyed by an id
-    no later test has (users, sessions); the one shared key is the active
-    legal documents, reseeded with new ids. Once the server answers with those
-    ids, it has applied the notifications (or loaded after them): nothing
-    older can be stored again, as a load begun before an invalidation never
-    stores its value."""
+    `clean_state` has emptied the tables, whose triggers NOTIFY the served
+    process of every cached row deleted (migration 0003); it has no other
+    state a test could see. Every cached value but one is keyed by an id no
+    later test has (users, sessions); the one shared key is the active legal
+    documents, reseeded with new ids. Once the server answers with those ids,
+    it has applied their notifications (or loaded after them): nothing older
+    can be stored again, as a load begun before an invalidation never stores
+    its value."""
     expected = sorted(str(row.id) for row in await fetch(container, ACTIVE_DOCUMENTS))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + FRESH_WITHIN_SECONDS
