@@ -18,7 +18,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 
 os.environ["POURTIER_CONFIG"] = "/nonexistent/pourtier.yaml"
 
@@ -29,10 +28,10 @@ from pourtier.infrastructure.persistence import migrate
 from pourtier.infrastructure.persistence.database import (
     embedded_database_url,
 )
-from pourtier.infrastructure.persistence.models import Base
 from pourtier.infrastructure.solana.local_chain import LocalChain
 from pourtier.presentation.app import create_app
 from tests.helpers import TestClock
+from tests.support.db import empty_tables
 
 SERVER_URL = os.environ.get(
     "TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -135,9 +134,7 @@ async def clean_state(request: pytest.FixtureRequest, clock: TestClock) -> None:
     if "container" not in request.fixturenames:
         return
     container: Container = request.getfixturevalue("container")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    async with container.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await empty_tables(container)
     await container.cache.clear()
     await container.legal.seed_initial()
 
